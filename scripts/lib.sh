@@ -1,0 +1,26 @@
+# shellcheck shell=bash
+# scripts/lib.sh: shared settings for the tether scripts (sourced, not run).
+# Defines where the kernel cache lives and how a kernel name maps to its files.
+
+TETHER_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TETHER_CACHE=${TETHER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tether}
+TETHER_BUILD=${TETHER_BUILD:-$TETHER_TOP/build}
+# The prebuilt debug kernel: a folder with bzImage and build.tar.xz.
+TETHER_DEBUG_KERNEL=${TETHER_DEBUG_KERNEL:-$TETHER_TOP/../shared/kernels/debug-6.12}
+
+die() { echo "${0##*/}: $*" >&2; exit 1; }
+note() { echo "${0##*/}: $*" >&2; }
+
+# kernel_dir NAME: the cache folder of test kernel NAME (6.1, 6.12, debug).
+kernel_dir() { echo "$TETHER_CACHE/kernels/$1"; }
+
+# kernel_ready NAME: true when NAME has been fetched and prepared by scripts/deps.
+kernel_ready() { [ -f "$(kernel_dir "$1")/ready" ]; }
+
+# kernel_var NAME VAR: one of release, image, kdir, modroot for kernel NAME.
+kernel_var() {
+	local f
+	f="$(kernel_dir "$1")/$2"
+	[ -f "$f" ] || die "kernel '$1' is not prepared (no $f); run scripts/deps"
+	cat "$f"
+}
