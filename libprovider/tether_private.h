@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libtether internals shared by its files. */
+#ifndef _TETHER_PRIVATE_H
+#define _TETHER_PRIVATE_H
+
+#include "tether.h"
+
+#define TETHER_EXPORT __attribute__((visibility("default")))
+
+struct tether_context {
+	int fd;
+	struct tether_info info;
+};
+
+/* ioctl() that retries on EINTR; returns 0 or -errno. */
+int tether_do_ioctl(int fd, unsigned long cmd, void *arg);
+
+#endif /* _TETHER_PRIVATE_H */
