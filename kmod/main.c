@@ -15,9 +15,12 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
+#include <linux/log2.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/nospec.h>
+#include <linux/poll.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -26,15 +29,105 @@
 
 #include "tether_private.h"
 
+/*
+ * Per-context limits, read when a context is opened: changing them affects
+ * contexts opened afterwards.
+ */
+static unsigned int ring_entries = 4096;
+static unsigned int max_regions = 16384;
+static unsigned int max_pinned_mb = 65536;
+
+static int tether_set_ring_entries(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n;
+	int ret;
+
+	ret = kstrtouint(val, 0, &n);
+	if (ret)
+		return ret;
+	if (n < 64 || n > (1U << 20) || !is_power_of_2(n))
+		return -EINVAL;
+	WRITE_ONCE(ring_entries, n);
+	return 0;
+}
+
+static const struct kernel_param_ops tether_ring_entries_ops = {
+	.set = tether_set_ring_entries,
+	.get = param_get_uint,
+};
+
+module_param_cb(ring_entries, &tether_ring_entries_ops, &ring_entries, 0644);
+MODULE_PARM_DESC(ring_entries,
+		 "event ring capacity of each context (power of 2, 64..1048576; default 4096)");
+
+static int tether_set_max_regions(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, 1U << 20);
+}
+
+static const struct kernel_param_ops tether_max_regions_ops = {
+	.set = tether_set_max_regions,
+	.get = param_get_uint,
+};
+
+module_param_cb(max_regions, &tether_max_regions_ops, &max_regions, 0644);
+MODULE_PARM_DESC(max_regions,
+		 "ranges one context may hold secured (1..1048576; default 16384)");
+
+static int tether_set_max_pinned_mb(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, UINT_MAX);
+}
+
+static const struct kernel_param_ops tether_max_pinned_mb_ops = {
+	.set = tether_set_max_pinned_mb,
+	.get = param_get_uint,
+};
+
+module_param_cb(max_pinned_mb, &tether_max_pinned_mb_ops, &max_pinned_mb, 0644);
+MODULE_PARM_DESC(max_pinned_mb,
+		 "MiB one context may pin, besides RLIMIT_MEMLOCK (default 65536)");
+
 static int tether_get_info(struct tether_ucmd *ucmd)
 {
 	struct tether_info *info = ucmd->cmd;
+	struct tether_ctx *ctx = ucmd->ctx;
 
 	if (info->flags || info->__reserved)
 		return -EINVAL;
 	info->abi_version = TETHER_ABI_VERSION;
-	info->features = TETHER_FEATURE_INFO;
+	info->features = TETHER_FEATURE_INFO | TETHER_FEATURE_SECURE;
+	info->ring_entries = ctx->ring_entries;
+	info->max_regions = ctx->max_regions;
+	info->consumer_offset = TETHER_CONSUMER_OFFSET;
+	info->shared_offset = TETHER_SHARED_OFFSET;
+	info->shared_size = ctx->shared_size;
+	info->max_pinned_bytes = ctx->max_pinned_pages << PAGE_SHIFT;
 	return tether_respond(ucmd, sizeof(*info));
+}
+
+static int tether_get_stats(struct tether_ucmd *ucmd)
+{
+	struct tether_stats *st = ucmd->cmd;
+	struct tether_ctx *ctx = ucmd->ctx;
+	struct tether_ev_stats ev;
+
+	if (st->flags)
+		return -EINVAL;
+	spin_lock(&ctx->lock);
+	ev = ctx->ev;
+	spin_unlock(&ctx->lock);
+	st->regions = atomic64_read(&ctx->nr_regions);
+	st->pinned_pages = atomic64_read(&ctx->pinned_pages);
+	st->secured = atomic64_read(&ctx->secured);
+	st->released = atomic64_read(&ctx->released);
+	st->retries = atomic64_read(&ctx->retries);
+	st->invalidated = ev.invalidated;
+	st->events = ev.events;
+	st->dropped = ev.dropped;
+	st->overflows = ev.overflows;
+	st->kept = ev.kept;
+	return tether_respond(ucmd, sizeof(*st));
 }
 
 /**
@@ -58,6 +151,11 @@ int tether_respond(struct tether_ucmd *ucmd, size_t cmd_len)
 /* Every ioctl argument structure; sizes the dispatcher's buffer. */
 union tether_ucmd_buffer {
 	struct tether_info info;
+	struct tether_secure secure;
+	struct tether_release release;
+	struct tether_release_batch release_batch;
+	struct tether_rearm rearm;
+	struct tether_stats stats;
 };
 
 /*
@@ -83,7 +181,17 @@ struct tether_ioctl_op {
 
 static const struct tether_ioctl_op tether_ioctl_ops[] = {
 	TETHER_IOCTL_OP(TETHER_CMD_GET_INFO, tether_get_info,
-			struct tether_info, features),
+			struct tether_info, max_pinned_bytes),
+	TETHER_IOCTL_OP(TETHER_CMD_SECURE, tether_secure,
+			struct tether_secure, __reserved),
+	TETHER_IOCTL_OP(TETHER_CMD_RELEASE, tether_release,
+			struct tether_release, handle),
+	TETHER_IOCTL_OP(TETHER_CMD_RELEASE_BATCH, tether_release_batch,
+			struct tether_release_batch, done),
+	TETHER_IOCTL_OP(TETHER_CMD_REARM, tether_rearm,
+			struct tether_rearm, next_seq),
+	TETHER_IOCTL_OP(TETHER_CMD_GET_STATS, tether_get_stats,
+			struct tether_stats, retries),
 };
 
 static long tether_fops_ioctl(struct file *filp, unsigned int cmd,
@@ -121,18 +229,65 @@ static long tether_fops_ioctl(struct file *filp, unsigned int cmd,
 	return op->execute(&ucmd);
 }
 
+static ssize_t tether_fops_read(struct file *filp, char __user *buf,
+				size_t len, loff_t *ppos)
+{
+	struct tether_ctx *ctx = filp->private_data;
+
+	if (current->mm != ctx->mm)
+		return -EPERM;
+	return tether_ring_read(ctx, buf, len, filp->f_flags & O_NONBLOCK);
+}
+
+static __poll_t tether_fops_poll(struct file *filp, poll_table *wait)
+{
+	struct tether_ctx *ctx = filp->private_data;
+
+	if (current->mm != ctx->mm)
+		return EPOLLERR;
+	return tether_ring_poll(ctx, filp, wait);
+}
+
+static int tether_fops_mmap(struct file *filp, struct vm_area_struct *vma)
+{
+	struct tether_ctx *ctx = filp->private_data;
+
+	if (current->mm != ctx->mm)
+		return -EPERM;
+	return tether_ring_mmap(ctx, vma);
+}
+
 static int tether_fops_open(struct inode *inode, struct file *filp)
 {
 	struct tether_ctx *ctx;
+	int ret;
 
 	if (!current->mm)
 		return -EINVAL;
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
 		return -ENOMEM;
+	ctx->max_regions = READ_ONCE(max_regions);
+	ctx->max_pinned_pages = (u64)READ_ONCE(max_pinned_mb) << (20 - PAGE_SHIFT);
+	ret = tether_ring_alloc(ctx, READ_ONCE(ring_entries), ctx->max_regions);
+	if (ret) {
+		kfree(ctx);
+		return ret;
+	}
+	xa_init(&ctx->regions);
+	ida_init(&ctx->slots);
+	spin_lock_init(&ctx->lock);
+	mutex_init(&ctx->read_mutex);
+	init_waitqueue_head(&ctx->wq);
+	ctx->owner_pid = task_tgid_vnr(current);
+	get_task_comm(ctx->owner_comm, current);
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
 	filp->private_data = ctx;
+
+	mutex_lock(&tether_ctx_list_lock);
+	list_add_tail(&ctx->node, &tether_ctx_list);
+	mutex_unlock(&tether_ctx_list_lock);
 	return 0;
 }
 
@@ -140,6 +295,14 @@ static int tether_fops_release(struct inode *inode, struct file *filp)
 {
 	struct tether_ctx *ctx = filp->private_data;
 
+	mutex_lock(&tether_ctx_list_lock);
+	list_del(&ctx->node);
+	mutex_unlock(&tether_ctx_list_lock);
+
+	tether_release_all(ctx);
+	xa_destroy(&ctx->regions);
+	ida_destroy(&ctx->slots);
+	tether_ring_free(ctx);
 	mmdrop(ctx->mm);
 	kfree(ctx);
 	return 0;
@@ -151,6 +314,9 @@ static const struct file_operations tether_fops = {
 	.release = tether_fops_release,
 	.unlocked_ioctl = tether_fops_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.read = tether_fops_read,
+	.poll = tether_fops_poll,
+	.mmap = tether_fops_mmap,
 	.llseek = noop_llseek,
 };
 
@@ -165,17 +331,23 @@ static int __init tether_init(void)
 {
 	int ret;
 
+	tether_debugfs_init();
 	ret = misc_register(&tether_misc);
 	if (ret) {
 		pr_err("cannot register /dev/%s: %d\n", TETHER_DEVICE_NAME, ret);
-		return ret;
+		goto err_debugfs;
 	}
 	return 0;
+
+err_debugfs:
+	tether_debugfs_exit();
+	return ret;
 }
 
 static void __exit tether_exit(void)
 {
 	misc_deregister(&tether_misc);
+	tether_debugfs_exit();
 }
 
 module_init(tether_init);

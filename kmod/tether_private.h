@@ -3,13 +3,113 @@
 #ifndef _TETHER_PRIVATE_H
 #define _TETHER_PRIVATE_H
 
-#include <linux/mm_types.h>
+#include <linux/atomic.h>
+#include <linux/idr.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
 
-/* One open of /dev/tether: bound to the opener's address space. */
+#include <linux/tether.h>
+
+/* Counters kept under tether_ctx.lock (they change in the notifier). */
+struct tether_ev_stats {
+	u64 invalidated;
+	u64 events;
+	u64 dropped;
+	u64 overflows;
+	u64 kept;
+};
+
+/*
+ * One open of /dev/tether: bound to the opener's mm.
+ *
+ * Locking (outermost first):
+ *   mmap_lock of @mm (taken by GUP and by the kernel around notifier calls)
+ *     -> @lock
+ *   @read_mutex -> (page faults on the read() buffer) -> mmap_lock
+ * @lock is a spinlock and is the only lock the notifier takes, so the
+ * notifier never sleeps, blockable or not, and never needs to fail.
+ * The @regions xarray and the @slots ida lock themselves; limits and the
+ * counters that change outside the notifier are atomics.
+ */
 struct tether_ctx {
 	/* the opener's mm, held with mmgrab() (not mmget()) for the file's life */
 	struct mm_struct *mm;
+	pid_t owner_pid;
+	char owner_comm[TASK_COMM_LEN];
+	/* on tether_ctx_list, under tether_ctx_list_lock (debugfs) */
+	struct list_head node;
+
+	/* handle -> struct tether_region, for ranges that are secured */
+	struct xarray regions;
+	/* free words of the validity table */
+	struct ida slots;
+	atomic64_t next_handle;
+	atomic64_t nr_regions;
+	atomic64_t pinned_pages;
+	atomic64_t secured;
+	atomic64_t released;
+	atomic64_t retries;
+	/* limits, fixed at open from the module parameters */
+	u32 max_regions;
+	u64 max_pinned_pages;
+
+	/*
+	 * protects: region states, validity table writes, generation counter,
+	 * producer side of the ring (@prod, @seq, @overflowed, header), @ev
+	 */
+	spinlock_t lock;
+	u64 next_gen;
+	u64 prod;
+	u64 seq;
+	bool overflowed;
+	u64 dropped_since_overflow;
+	struct tether_ev_stats ev;
+
+	/* serializes read() consumers */
+	struct mutex read_mutex;
+	wait_queue_head_t wq;
+
+	/* the ring: a vmalloc_user() page for the consumer, one area for the rest */
+	struct tether_ring_consumer *consumer;
+	void *shared;
+	size_t shared_size;
+	struct tether_ring_header *hdr;
+	struct tether_event *events;
+	u64 *validity;
+	u32 ring_entries;
+};
+
+/* A secured range's life: SECURING until its first valid snapshot, then ACTIVE. */
+enum tether_region_state {
+	TETHER_REGION_SECURING,
+	TETHER_REGION_ACTIVE,
+	TETHER_REGION_INVALIDATED,
+};
+
+/* One secured range of the owner's address space. */
+struct tether_region {
+	struct mmu_interval_notifier notifier;
+	struct tether_ctx *ctx;
+	u64 handle;
+	u64 cookie;
+	u64 generation;
+	/* page-aligned bounds */
+	unsigned long start;
+	unsigned long end;
+	u32 slot;
+	u32 flags;
+	/* protected by ctx->lock */
+	enum tether_region_state state;
+	/* pinned pages (TETHER_SECURE_PIN): pages[0..npinned) */
+	struct page **pages;
+	unsigned long npinned;
 };
 
 /* One ioctl call in flight: what the dispatcher hands to a handler. */
@@ -21,6 +121,54 @@ struct tether_ucmd {
 	void *cmd;
 };
 
+/* mmap() offsets of the consumer page and the shared area */
+#define TETHER_CONSUMER_OFFSET 0
+#define TETHER_SHARED_OFFSET PAGE_SIZE
+
 int tether_respond(struct tether_ucmd *ucmd, size_t cmd_len);
+
+/* region.c */
+int tether_secure(struct tether_ucmd *ucmd);
+int tether_release(struct tether_ucmd *ucmd);
+int tether_release_batch(struct tether_ucmd *ucmd);
+void tether_release_all(struct tether_ctx *ctx);
+
+/* ring.c */
+int tether_ring_alloc(struct tether_ctx *ctx, u32 entries, u32 max_regions);
+void tether_ring_free(struct tether_ctx *ctx);
+void tether_ring_post(struct tether_ctx *ctx, struct tether_event *ev);
+ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
+			 bool nonblock);
+__poll_t tether_ring_poll(struct tether_ctx *ctx, struct file *filp,
+			  poll_table *wait);
+int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma);
+int tether_rearm(struct tether_ucmd *ucmd);
+
+/* debugfs.c */
+void tether_debugfs_init(void);
+void tether_debugfs_exit(void);
+extern struct list_head tether_ctx_list;
+extern struct mutex tether_ctx_list_lock;
+
+/* vm_flags_set()/vm_flags_clear() arrived in 6.3; Kbuild probes for them */
+static inline void tether_vma_clear_flags(struct vm_area_struct *vma,
+					  unsigned long flags)
+{
+#ifdef TETHER_HAVE_VM_FLAGS_SET
+	vm_flags_clear(vma, flags);
+#else
+	vma->vm_flags &= ~flags;
+#endif
+}
+
+static inline void tether_vma_set_flags(struct vm_area_struct *vma,
+					unsigned long flags)
+{
+#ifdef TETHER_HAVE_VM_FLAGS_SET
+	vm_flags_set(vma, flags);
+#else
+	vma->vm_flags |= flags;
+#endif
+}
 
 #endif /* _TETHER_PRIVATE_H */

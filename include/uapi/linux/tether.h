@@ -41,14 +41,23 @@
 
 enum {
 	TETHER_CMD_GET_INFO = 0x00,
+	TETHER_CMD_SECURE = 0x01,
+	TETHER_CMD_RELEASE = 0x02,
+	TETHER_CMD_RELEASE_BATCH = 0x03,
+	TETHER_CMD_REARM = 0x04,
+	TETHER_CMD_GET_STATS = 0x05,
 };
 
 /**
  * enum tether_feature - what this module supports (tether_info.features)
  * @TETHER_FEATURE_INFO: TETHER_IOC_GET_INFO; always set.
+ * @TETHER_FEATURE_SECURE: securing ranges, invalidation events, the event
+ *	ring and validity table (TETHER_IOC_SECURE, _RELEASE, _RELEASE_BATCH,
+ *	_REARM, _GET_STATS, read(), poll(), mmap()).
  */
 enum tether_feature {
 	TETHER_FEATURE_INFO = 1 << 0,
+	TETHER_FEATURE_SECURE = 1 << 1,
 };
 
 /**
@@ -58,9 +67,19 @@ enum tether_feature {
  * @abi_version: (out) TETHER_ABI_VERSION of the running module
  * @__reserved: must be 0
  * @features: (out) mask of enum tether_feature the module supports
+ * @ring_entries: (out) capacity of this context's event ring (a power of 2)
+ * @max_regions: (out) how many ranges this context may hold secured at
+ *	once; also the number of words in its validity table
+ * @consumer_offset: (out) mmap() offset of the consumer page (one page,
+ *	mappable read-write)
+ * @shared_offset: (out) mmap() offset of the shared area (read-only)
+ * @shared_size: (out) size in bytes of the shared area
+ * @max_pinned_bytes: (out) pinned-memory limit of this context (before
+ *	RLIMIT_MEMLOCK, which applies too unless the caller has CAP_IPC_LOCK)
  *
  * Call it first: a library checks @abi_version and @features and refuses
- * to run when something it needs is missing.
+ * to run when something it needs is missing. The sizes are fixed for the
+ * life of the context (module parameters at open time).
  *
  * Errors: only the general ones.
  */
@@ -70,8 +89,350 @@ struct tether_info {
 	__u32 abi_version;
 	__u32 __reserved;
 	__aligned_u64 features;
+	__u32 ring_entries;
+	__u32 max_regions;
+	__aligned_u64 consumer_offset;
+	__aligned_u64 shared_offset;
+	__aligned_u64 shared_size;
+	__aligned_u64 max_pinned_bytes;
 };
 
 #define TETHER_IOC_GET_INFO _IO(TETHER_TYPE, TETHER_CMD_GET_INFO)
+
+/**
+ * DOC: Securing ranges
+ *
+ * TETHER_IOC_SECURE watches [addr, addr + length), rounded out to whole
+ * pages, with an mmu_interval_notifier and returns a handle. Handles are
+ * never reused within a context. When the virtual-to-physical mapping of any
+ * page of the range is about to change, whoever causes it (this process,
+ * another one through move_pages() or process_madvise(), a kernel thread
+ * such as khugepaged, kcompactd or the OOM reaper), the range becomes
+ * *invalidated*, before the change is made:
+ *
+ * - its word in the validity table (see "Shared memory") stops being equal
+ *   to the generation TETHER_IOC_SECURE returned, and
+ * - one TETHER_EVENT_INVALIDATE event is queued.
+ *
+ * An invalidated range produces no further events; it stays secured (and
+ * pinned) until TETHER_IOC_RELEASE, so a device still using its pages never
+ * touches freed memory.
+ *
+ * Notifier calls that provably leave the range's pages mapped do not
+ * invalidate; the stats count them as @kept:
+ *
+ * - write-protection of individual pages (MMU_NOTIFY_PROTECTION_PAGE): fork
+ *   making the parent's private pages copy-on-write (pinned pages are not
+ *   even write-protected: the kernel copies them for the child), and
+ *   writeback cleaning of shared file pages. If a later write does replace
+ *   a page (copy-on-write break), that arrives as its own TETHER_REASON_CLEAR.
+ * - protection changes (MMU_NOTIFY_PROTECTION_VMA) after which every mapping
+ *   of the range still grants the access it was secured for: automatic
+ *   NUMA balancing's hinting faults and userfaultfd write-protection.
+ *   mprotect() that takes away read access, or write access from a range
+ *   secured with TETHER_SECURE_WRITE, invalidates (TETHER_REASON_PROTECTION).
+ * - soft-dirty tracking (MMU_NOTIFY_SOFT_DIRTY).
+ *
+ * Some changes are reported although the pages stay, because the notifier
+ * cannot tell them apart from ones that move them: splitting or collapsing a
+ * transparent huge page mapping, and a migration attempt on a pinned page
+ * that the kernel then abandons. These are safe, merely conservative.
+ */
+
+/**
+ * enum tether_secure_flags - flags of struct tether_secure
+ * @TETHER_SECURE_PIN: also pin the pages (pin_user_pages() with
+ *	FOLL_LONGTERM), charged to RLIMIT_MEMLOCK like ibv_reg_mr(); they stay
+ *	pinned until release, even after the range is invalidated.
+ * @TETHER_SECURE_WRITE: the range will be written (by a device): every page
+ *	must be mapped writable, pins use FOLL_WRITE and are marked dirty on
+ *	release, and losing write access invalidates.
+ */
+enum tether_secure_flags {
+	TETHER_SECURE_PIN = 1 << 0,
+	TETHER_SECURE_WRITE = 1 << 1,
+};
+
+/**
+ * struct tether_secure - TETHER_IOC_SECURE: secure a range of this process
+ * @size: (in) sizeof(struct tether_secure)
+ * @flags: (in) enum tether_secure_flags
+ * @addr: (in) start of the range (any alignment)
+ * @length: (in) length of the range in bytes
+ * @cookie: (in) any value; returned in this range's events
+ * @handle: (out) the range's handle, never 0, never reused in this context
+ * @generation: (out) the value of the range's validity word while it is valid
+ * @slot: (out) index of the range's word in the validity table
+ * @__reserved: must be 0
+ *
+ * Errors:
+ *
+ * - EINVAL: @length is 0, @addr + @length wraps around, unknown @flags,
+ *   @__reserved not 0.
+ * - EFAULT: part of the range is not mapped, is mapped without read access
+ *   or (with TETHER_SECURE_WRITE) without write access, is an I/O or PFN
+ *   mapping, or lies outside the user address space.
+ * - EOPNOTSUPP: TETHER_SECURE_PIN | TETHER_SECURE_WRITE on a MAP_SHARED
+ *   mapping of a file that needs dirty tracking (ext4, xfs, ...): kernels
+ *   since 6.5 refuse long-term writable pins there; shmem/memfd is fine.
+ * - ENOSPC: the context already holds max_regions ranges.
+ * - ENOMEM: pinning would exceed RLIMIT_MEMLOCK (without CAP_IPC_LOCK) or
+ *   the context's max_pinned_bytes, or memory ran out.
+ * - EAGAIN: the range kept changing while it was being secured (it was
+ *   retried a few times); nothing is held.
+ * - EINTR: a fatal signal arrived while pinning.
+ */
+struct tether_secure {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 addr;
+	__aligned_u64 length;
+	__aligned_u64 cookie;
+	__aligned_u64 handle;
+	__aligned_u64 generation;
+	__u32 slot;
+	__u32 __reserved;
+};
+
+#define TETHER_IOC_SECURE _IO(TETHER_TYPE, TETHER_CMD_SECURE)
+
+/**
+ * struct tether_release - TETHER_IOC_RELEASE: release one secured range
+ * @size: (in) sizeof(struct tether_release)
+ * @flags: (in) must be 0
+ * @handle: (in) a handle TETHER_IOC_SECURE returned on this context
+ *
+ * Unpins the pages (marking them dirty if secured with TETHER_SECURE_WRITE),
+ * stops watching the range and zeroes its validity word.
+ *
+ * Errors: ENOENT: no range with this handle in this context (never
+ * issued, issued by another context, or already released).
+ */
+struct tether_release {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 handle;
+};
+
+#define TETHER_IOC_RELEASE _IO(TETHER_TYPE, TETHER_CMD_RELEASE)
+
+/**
+ * struct tether_release_batch - TETHER_IOC_RELEASE_BATCH: release many
+ * @size: (in) sizeof(struct tether_release_batch)
+ * @flags: (in) must be 0
+ * @handles: (in) user pointer to an array of @count __u64 handles
+ * @count: (in) number of handles, at most TETHER_RELEASE_BATCH_MAX
+ * @done: (out) how many were released, in order, before the first failure
+ *
+ * Releases the handles in order and stops at the first that fails.
+ *
+ * Errors: ENOENT as for TETHER_IOC_RELEASE (see @done); EINVAL: @count is 0
+ * or above TETHER_RELEASE_BATCH_MAX; EFAULT: @handles is not readable.
+ */
+struct tether_release_batch {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 handles;
+	__u32 count;
+	__u32 done;
+};
+
+#define TETHER_RELEASE_BATCH_MAX (1U << 20)
+#define TETHER_IOC_RELEASE_BATCH _IO(TETHER_TYPE, TETHER_CMD_RELEASE_BATCH)
+
+/**
+ * DOC: Events
+ *
+ * Events are fixed-size records (struct tether_event) in a ring that the
+ * kernel fills and the owner empties, either with read() or through the
+ * mmap()ed ring, not both. Every queued record, the overflow marker too,
+ * carries the next sequence number (from 1, no gaps); dropped events get
+ * none.
+ *
+ * read() returns as many whole events as fit in the buffer (EINVAL if it
+ * cannot hold one); it blocks while the ring is empty unless the file is
+ * O_NONBLOCK (then EAGAIN). poll()/epoll report EPOLLIN while events wait.
+ *
+ * When an event finds the ring with one free slot, a TETHER_EVENT_OVERFLOW
+ * record takes that slot and the ring stops queueing: later events are
+ * dropped and counted (tether_ring_header.dropped), and their ranges'
+ * validity words still change, so nothing is lost silently. A consumer
+ * that meets the overflow record must treat every range as possibly
+ * invalidated (re-check validity words or release everything) and rearm the
+ * ring with TETHER_IOC_REARM; read() rearms by itself when it returns the
+ * overflow record.
+ */
+
+/**
+ * enum tether_event_type - struct tether_event.type
+ * @TETHER_EVENT_INVALIDATE: a secured range was invalidated.
+ * @TETHER_EVENT_OVERFLOW: the ring filled up; events after this record are
+ *	dropped (counted, not queued) until TETHER_IOC_REARM.
+ */
+enum tether_event_type {
+	TETHER_EVENT_INVALIDATE = 1,
+	TETHER_EVENT_OVERFLOW = 2,
+};
+
+/**
+ * enum tether_reason - why a range was invalidated (struct tether_event.reason)
+ * @TETHER_REASON_UNMAP: the mapping goes away or moves: munmap(), mremap(),
+ *	mmap(MAP_FIXED) over it, brk() shrinking, the OOM reaper.
+ * @TETHER_REASON_CLEAR: pages are zapped or replaced under an unchanged
+ *	mapping: madvise(MADV_DONTNEED/MADV_FREE/MADV_REMOVE), truncation or
+ *	hole punching of a shared file, copy-on-write break, page migration
+ *	(move_pages(), migrate_pages(), compaction, NUMA balancing), huge page
+ *	split or collapse, KSM merging, reclaim.
+ * @TETHER_REASON_PROTECTION: mprotect() took away an access the range was
+ *	secured for.
+ * @TETHER_REASON_MIGRATE: migration to device memory (migrate_vma).
+ * @TETHER_REASON_EXIT: the address space is being torn down (process exit).
+ * @TETHER_REASON_OTHER: any other change (device-exclusive access, ...).
+ */
+enum tether_reason {
+	TETHER_REASON_UNMAP = 1,
+	TETHER_REASON_CLEAR = 2,
+	TETHER_REASON_PROTECTION = 3,
+	TETHER_REASON_MIGRATE = 4,
+	TETHER_REASON_EXIT = 5,
+	TETHER_REASON_OTHER = 6,
+};
+
+/**
+ * struct tether_event - one record of the event ring (64 bytes)
+ * @type: enum tether_event_type
+ * @reason: enum tether_reason (TETHER_EVENT_INVALIDATE), else 0
+ * @seq: sequence number of the event in this context, from 1
+ * @handle: the range (TETHER_EVENT_INVALIDATE), else 0
+ * @cookie: the range's cookie (TETHER_EVENT_INVALIDATE), else 0
+ * @start: first byte of the part of the range affected by the change
+ * @end: end (exclusive) of the affected part
+ * @status: 0 (reserved for request completions)
+ * @__reserved1: 0
+ * @__reserved2: 0
+ */
+struct tether_event {
+	__u32 type;
+	__u32 reason;
+	__aligned_u64 seq;
+	__aligned_u64 handle;
+	__aligned_u64 cookie;
+	__aligned_u64 start;
+	__aligned_u64 end;
+	__s32 status;
+	__u32 __reserved1;
+	__aligned_u64 __reserved2;
+};
+
+/**
+ * DOC: Shared memory
+ *
+ * Two mmap()s expose a context's state without system calls (offsets and
+ * sizes from TETHER_IOC_GET_INFO; only the owner may map them):
+ *
+ * - the consumer page (read-write, one page): struct tether_ring_consumer;
+ * - the shared area (read-only; a writable or later mprotect(PROT_WRITE)
+ *   mapping is refused with EPERM/EACCES): struct tether_ring_header at
+ *   offset 0, the event records at @events_offset, the validity table (an
+ *   array of @validity_entries __u64 words) at @validity_offset.
+ *
+ * The ring: the kernel writes records at index producer % entries and then
+ * publishes @producer with a release store; the consumer reads @producer
+ * with an acquire load, reads the records between its position and
+ * @producer, then publishes its new position with a release store to
+ * tether_ring_consumer.consumer, which the kernel reads with an acquire load
+ * before reusing a slot. "Anything new?" is one load of @producer.
+ *
+ * The validity table: while a range is valid, word @slot equals the
+ * @generation TETHER_IOC_SECURE returned; the kernel changes it, before
+ * the notifier returns and before the mapping changes, when the range is
+ * invalidated, and zeroes it on release. Generations are unique within the
+ * context, so a reused slot never matches a stale generation. Checking a
+ * cached range is one load and one compare.
+ */
+
+/**
+ * struct tether_ring_header - start of the shared area
+ * @producer: number of records ever written to the ring
+ * @dropped: number of events dropped because the ring was full
+ * @entries: capacity of the ring (a power of 2)
+ * @event_size: sizeof(struct tether_event)
+ * @events_offset: byte offset of the records from the start of the area
+ * @validity_offset: byte offset of the validity table
+ * @validity_entries: number of words in the validity table
+ * @overflowed: 1 while the ring is stopped after an overflow, else 0
+ */
+struct tether_ring_header {
+	__aligned_u64 producer;
+	__aligned_u64 dropped;
+	__u32 entries;
+	__u32 event_size;
+	__u32 events_offset;
+	__u32 validity_offset;
+	__u32 validity_entries;
+	__u32 overflowed;
+};
+
+/**
+ * struct tether_ring_consumer - the consumer page
+ * @consumer: number of records the owner has consumed; written by the owner
+ *	(or by read()). A value the kernel cannot make sense of makes read()
+ *	fail with EIO and further events count as dropped.
+ */
+struct tether_ring_consumer {
+	__aligned_u64 consumer;
+};
+
+/**
+ * struct tether_rearm - TETHER_IOC_REARM: restart the ring after an overflow
+ * @size: (in) sizeof(struct tether_rearm)
+ * @flags: (in) must be 0
+ * @dropped: (out) events dropped since the overflow
+ * @next_seq: (out) the sequence number the next event will carry
+ *
+ * Harmless when the ring has not overflowed (@dropped is then 0).
+ */
+struct tether_rearm {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 dropped;
+	__aligned_u64 next_seq;
+};
+
+#define TETHER_IOC_REARM _IO(TETHER_TYPE, TETHER_CMD_REARM)
+
+/**
+ * struct tether_stats - TETHER_IOC_GET_STATS: this context's counters
+ * @size: (in) sizeof(struct tether_stats)
+ * @flags: (in) must be 0
+ * @regions: (out) ranges secured now
+ * @pinned_pages: (out) pages pinned now
+ * @secured: (out) successful TETHER_IOC_SECURE calls
+ * @released: (out) ranges released
+ * @invalidated: (out) ranges invalidated
+ * @events: (out) records queued (invalidations and overflow markers)
+ * @dropped: (out) events dropped while the ring was full
+ * @overflows: (out) times the ring overflowed
+ * @kept: (out) notifier calls on a valid range that left it valid (see
+ *	"Securing ranges")
+ * @retries: (out) secure attempts repeated because the range changed
+ *	meanwhile
+ */
+struct tether_stats {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 regions;
+	__aligned_u64 pinned_pages;
+	__aligned_u64 secured;
+	__aligned_u64 released;
+	__aligned_u64 invalidated;
+	__aligned_u64 events;
+	__aligned_u64 dropped;
+	__aligned_u64 overflows;
+	__aligned_u64 kept;
+	__aligned_u64 retries;
+};
+
+#define TETHER_IOC_GET_STATS _IO(TETHER_TYPE, TETHER_CMD_GET_STATS)
 
 #endif /* _UAPI_LINUX_TETHER_H */

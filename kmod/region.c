@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tether: securing ranges of the owner's address space, and the notifier
+ * that invalidates them.
+ *
+ * DOC: Securing without races
+ *
+ * TETHER_IOC_SECURE inserts the range's mmu_interval_notifier first, then
+ * loops: mmu_interval_read_begin(), pin the pages (or check the VMAs when
+ * not pinning), take ctx->lock and mmu_interval_read_retry(). If nothing
+ * changed since read_begin, the range becomes ACTIVE under the same lock
+ * that the notifier takes to bump the sequence, so every later change is
+ * seen by the notifier as a change of an ACTIVE range and reported. If
+ * something changed, the pins are dropped and the loop retries; after
+ * TETHER_SECURE_TRIES attempts the call fails with -EAGAIN. Pinning after
+ * the notifier is armed closes the window in which an unmap between pin and
+ * registration would go unnoticed.
+ *
+ * DOC: The notifier
+ *
+ * tether_invalidate() runs for every change of the mapping under a secured
+ * range, whoever makes it, in whatever context (also non-blockable ones such
+ * as the OOM reaper). It allocates nothing and takes only ctx->lock, a
+ * spinlock, so it never sleeps and never has to return false. For an ACTIVE
+ * range whose mapping really changes it zeroes the range's validity word and
+ * queues one event into a preallocated ring slot before returning, that is
+ * before the kernel changes the page tables.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/sched/signal.h>
+#include <linux/backing-dev.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "tether_private.h"
+
+/* how often a secure is tried when the range keeps changing under it */
+#define TETHER_SECURE_TRIES 4
+/* pages pinned per pin_user_pages_fast() call */
+#define TETHER_PIN_CHUNK 512
+
+/*
+ * Does every VMA over [start, end) exist and grant @need (VM_READ and maybe
+ * VM_WRITE), without being an I/O or PFN mapping? The caller holds the
+ * mmap_lock (secure takes it; the kernel holds it around every
+ * MMU_NOTIFY_PROTECTION_VMA notification).
+ */
+static bool tether_vmas_grant(struct mm_struct *mm, unsigned long start,
+			      unsigned long end, unsigned long need)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+	unsigned long covered = start;
+
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_start > covered)
+			return false;
+		if ((vma->vm_flags & need) != need ||
+		    (vma->vm_flags & (VM_IO | VM_PFNMAP)))
+			return false;
+		covered = vma->vm_end;
+		if (covered >= end)
+			return true;
+	}
+	return false;
+}
+
+static unsigned long tether_need(const struct tether_region *r)
+{
+	return VM_READ | (r->flags & TETHER_SECURE_WRITE ? VM_WRITE : 0);
+}
+
+/*
+ * Does this notification change the mapping of [start, end) of @r? If so,
+ * return true and the reason to report.
+ */
+static bool tether_changes_mapping(struct tether_region *r,
+				   const struct mmu_notifier_range *range,
+				   unsigned long start, unsigned long end,
+				   u32 *reason)
+{
+	switch (range->event) {
+	case MMU_NOTIFY_UNMAP:
+		*reason = TETHER_REASON_UNMAP;
+		return true;
+	case MMU_NOTIFY_CLEAR:
+		*reason = TETHER_REASON_CLEAR;
+		return true;
+	case MMU_NOTIFY_PROTECTION_VMA:
+		/*
+		 * mprotect() sets the new vm_flags before it changes the page
+		 * tables; NUMA hinting and uffd-wp leave vm_flags alone.
+		 */
+		lockdep_assert_held(&range->mm->mmap_lock);
+		*reason = TETHER_REASON_PROTECTION;
+		return !tether_vmas_grant(range->mm, start, end, tether_need(r));
+	case MMU_NOTIFY_PROTECTION_PAGE:
+	case MMU_NOTIFY_SOFT_DIRTY:
+		/* write-protect in place: a later replacement comes as CLEAR */
+		return false;
+	case MMU_NOTIFY_MIGRATE:
+		*reason = TETHER_REASON_MIGRATE;
+		return true;
+	case MMU_NOTIFY_RELEASE:
+		*reason = TETHER_REASON_EXIT;
+		return true;
+	default:
+		*reason = TETHER_REASON_OTHER;
+		return true;
+	}
+}
+
+static bool tether_invalidate(struct mmu_interval_notifier *mni,
+			      const struct mmu_notifier_range *range,
+			      unsigned long cur_seq)
+{
+	struct tether_region *r = container_of(mni, struct tether_region, notifier);
+	struct tether_ctx *ctx = r->ctx;
+	unsigned long start = max(range->start, r->start);
+	unsigned long end = min(range->end, r->end);
+	struct tether_event ev;
+	bool posted = false;
+	u32 reason;
+
+	spin_lock(&ctx->lock);
+	mmu_interval_set_seq(mni, cur_seq);
+	if (r->state == TETHER_REGION_ACTIVE) {
+		if (tether_changes_mapping(r, range, start, end, &reason)) {
+			r->state = TETHER_REGION_INVALIDATED;
+			WRITE_ONCE(ctx->validity[r->slot], 0);
+			ctx->ev.invalidated++;
+			ev = (struct tether_event) {
+				.type = TETHER_EVENT_INVALIDATE,
+				.reason = reason,
+				.handle = r->handle,
+				.cookie = r->cookie,
+				.start = start,
+				.end = end,
+			};
+			tether_ring_post(ctx, &ev);
+			posted = true;
+		} else {
+			ctx->ev.kept++;
+		}
+	}
+	spin_unlock(&ctx->lock);
+	if (posted)
+		wake_up_interruptible_poll(&ctx->wq, EPOLLIN | EPOLLRDNORM);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops tether_region_ops = {
+	.invalidate = tether_invalidate,
+};
+
+/* Charge @npages pins to the context's limit and the mm's RLIMIT_MEMLOCK. */
+static int tether_charge(struct tether_ctx *ctx, unsigned long npages)
+{
+	unsigned long lock_limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+
+	if (atomic64_add_return(npages, &ctx->pinned_pages) > ctx->max_pinned_pages)
+		goto err_ctx;
+	/* as ib_umem_get(): pinned_vm is what RLIMIT_MEMLOCK bounds */
+	if (atomic64_add_return(npages, &ctx->mm->pinned_vm) > lock_limit &&
+	    !capable(CAP_IPC_LOCK))
+		goto err_mm;
+	return 0;
+
+err_mm:
+	atomic64_sub(npages, &ctx->mm->pinned_vm);
+err_ctx:
+	atomic64_sub(npages, &ctx->pinned_pages);
+	return -ENOMEM;
+}
+
+static void tether_uncharge(struct tether_ctx *ctx, unsigned long npages)
+{
+	atomic64_sub(npages, &ctx->mm->pinned_vm);
+	atomic64_sub(npages, &ctx->pinned_pages);
+}
+
+static void tether_unpin(struct tether_region *r)
+{
+	if (!r->npinned)
+		return;
+	unpin_user_pages_dirty_lock(r->pages, r->npinned,
+				    r->flags & TETHER_SECURE_WRITE);
+	r->npinned = 0;
+}
+
+/*
+ * After pinning failed with -EFAULT at @addr: is that a writable shared
+ * mapping of a file that needs dirty tracking, which kernels since 6.5
+ * refuse to pin long-term for write (shmem and other files without
+ * writeback are allowed)?
+ */
+static bool tether_refused_file_pin(struct tether_region *r, unsigned long addr)
+{
+	struct vm_area_struct *vma;
+	bool refused = false;
+
+	if (!(r->flags & TETHER_SECURE_WRITE))
+		return false;
+	mmap_read_lock(r->ctx->mm);
+	vma = vma_lookup(r->ctx->mm, addr);
+	if (vma && vma->vm_file && (vma->vm_flags & VM_SHARED) &&
+	    (vma->vm_flags & VM_WRITE) &&
+	    mapping_can_writeback(vma->vm_file->f_mapping))
+		refused = true;
+	mmap_read_unlock(r->ctx->mm);
+	return refused;
+}
+
+/* Pin all pages of @r, or none: a partial pin is unwound. */
+static int tether_pin(struct tether_region *r)
+{
+	unsigned long npages = (r->end - r->start) >> PAGE_SHIFT;
+	unsigned int gup_flags = FOLL_LONGTERM;
+	int ret;
+
+	if (r->flags & TETHER_SECURE_WRITE)
+		gup_flags |= FOLL_WRITE;
+	while (r->npinned < npages) {
+		unsigned long addr = r->start + (r->npinned << PAGE_SHIFT);
+		int chunk = min_t(unsigned long, npages - r->npinned, TETHER_PIN_CHUNK);
+
+		ret = pin_user_pages_fast(addr, chunk, gup_flags,
+					  r->pages + r->npinned);
+		if (ret <= 0) {
+			if (!ret || (ret == -EFAULT && tether_refused_file_pin(r, addr)))
+				ret = ret ? -EOPNOTSUPP : -EFAULT;
+			goto err;
+		}
+		r->npinned += ret;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			goto err;
+		}
+		cond_resched();
+	}
+	return 0;
+
+err:
+	tether_unpin(r);
+	return ret;
+}
+
+/* Without pinning: every page must be mapped with the access asked for. */
+static int tether_check_mapped(struct tether_region *r)
+{
+	bool ok;
+
+	mmap_read_lock(r->ctx->mm);
+	ok = tether_vmas_grant(r->ctx->mm, r->start, r->end, tether_need(r));
+	mmap_read_unlock(r->ctx->mm);
+	return ok ? 0 : -EFAULT;
+}
+
+/* Tear down a region that no notifier call can reach any more. */
+static void tether_region_free(struct tether_region *r)
+{
+	struct tether_ctx *ctx = r->ctx;
+	unsigned long npages = (r->end - r->start) >> PAGE_SHIFT;
+
+	WRITE_ONCE(ctx->validity[r->slot], 0);
+	tether_unpin(r);
+	if (r->pages) {
+		kvfree(r->pages);
+		tether_uncharge(ctx, npages);
+	}
+	ida_free(&ctx->slots, r->slot);
+	atomic64_dec(&ctx->nr_regions);
+	kfree(r);
+}
+
+/* Stop watching @r and free it. May sleep. */
+static void tether_region_destroy(struct tether_region *r)
+{
+	mmu_interval_notifier_remove(&r->notifier);
+	tether_region_free(r);
+}
+
+/*
+ * Pin or check the range, retrying while it changes, and make it ACTIVE.
+ * On success the range is valid and published in the validity table.
+ */
+static int tether_region_activate(struct tether_region *r)
+{
+	struct tether_ctx *ctx = r->ctx;
+	unsigned long seq;
+	int tries, ret;
+
+	for (tries = 0; tries < TETHER_SECURE_TRIES; tries++) {
+		seq = mmu_interval_read_begin(&r->notifier);
+		if (r->pages)
+			ret = tether_pin(r);
+		else
+			ret = tether_check_mapped(r);
+		if (ret)
+			return ret;
+
+		spin_lock(&ctx->lock);
+		if (!mmu_interval_read_retry(&r->notifier, seq)) {
+			r->generation = ++ctx->next_gen;
+			r->state = TETHER_REGION_ACTIVE;
+			WRITE_ONCE(ctx->validity[r->slot], r->generation);
+			spin_unlock(&ctx->lock);
+			return 0;
+		}
+		spin_unlock(&ctx->lock);
+		tether_unpin(r);
+		atomic64_inc(&ctx->retries);
+	}
+	return -EAGAIN;
+}
+
+int tether_secure(struct tether_ucmd *ucmd)
+{
+	struct tether_secure *cmd = ucmd->cmd;
+	struct tether_ctx *ctx = ucmd->ctx;
+	unsigned long start, end, last;
+	struct tether_region *r;
+	unsigned long npages;
+	int slot, ret;
+
+	if (cmd->flags & ~(TETHER_SECURE_PIN | TETHER_SECURE_WRITE) ||
+	    cmd->__reserved || !cmd->length)
+		return -EINVAL;
+	if (check_add_overflow(cmd->addr, cmd->length - 1, &last) ||
+	    last > ULONG_MAX - PAGE_SIZE)
+		return -EINVAL;
+	start = round_down(cmd->addr, PAGE_SIZE);
+	end = round_up(last + 1, PAGE_SIZE);
+	if (!access_ok((void __user *)start, end - start))
+		return -EFAULT;
+	npages = (end - start) >> PAGE_SHIFT;
+
+	if (atomic64_inc_return(&ctx->nr_regions) > ctx->max_regions) {
+		atomic64_dec(&ctx->nr_regions);
+		return -ENOSPC;
+	}
+	ret = -ENOMEM;
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		goto err_count;
+	slot = ida_alloc_max(&ctx->slots, ctx->max_regions - 1, GFP_KERNEL);
+	if (slot < 0) {
+		ret = slot == -ENOSPC ? -ENOSPC : -ENOMEM;
+		goto err_free;
+	}
+	r->ctx = ctx;
+	r->slot = slot;
+	r->flags = cmd->flags;
+	r->cookie = cmd->cookie;
+	r->start = start;
+	r->end = end;
+	r->state = TETHER_REGION_SECURING;
+	r->handle = atomic64_inc_return(&ctx->next_handle);
+
+	if (cmd->flags & TETHER_SECURE_PIN) {
+		ret = tether_charge(ctx, npages);
+		if (ret)
+			goto err_slot;
+		ret = -ENOMEM;
+		r->pages = kvmalloc_array(npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+		if (!r->pages)
+			goto err_uncharge;
+	}
+
+	ret = mmu_interval_notifier_insert(&r->notifier, ctx->mm, start,
+					   end - start, &tether_region_ops);
+	if (ret)
+		goto err_pages;
+	ret = tether_region_activate(r);
+	if (ret) {
+		mmu_interval_notifier_remove(&r->notifier);
+		goto err_pages;
+	}
+	/*
+	 * Only a failed allocation can make this fail. The range may already
+	 * have been invalidated and reported by then; an event for a handle the
+	 * caller never received is harmless.
+	 */
+	ret = xa_insert(&ctx->regions, r->handle, r, GFP_KERNEL_ACCOUNT);
+	if (ret) {
+		tether_region_destroy(r);
+		return ret;
+	}
+	atomic64_inc(&ctx->secured);
+
+	cmd->handle = r->handle;
+	cmd->generation = r->generation;
+	cmd->slot = r->slot;
+	ret = tether_respond(ucmd, sizeof(*cmd));
+	if (ret) {
+		/* the caller cannot learn the handle: undo */
+		if (xa_erase(&ctx->regions, r->handle) == r)
+			tether_region_destroy(r);
+	}
+	return ret;
+
+err_pages:
+	tether_unpin(r);
+	kvfree(r->pages);
+err_uncharge:
+	if (cmd->flags & TETHER_SECURE_PIN)
+		tether_uncharge(ctx, npages);
+err_slot:
+	ida_free(&ctx->slots, slot);
+err_free:
+	kfree(r);
+err_count:
+	atomic64_dec(&ctx->nr_regions);
+	return ret;
+}
+
+static int tether_release_one(struct tether_ctx *ctx, u64 handle)
+{
+	struct tether_region *r;
+
+	r = xa_erase(&ctx->regions, handle);
+	if (!r)
+		return -ENOENT;
+	tether_region_destroy(r);
+	atomic64_inc(&ctx->released);
+	return 0;
+}
+
+int tether_release(struct tether_ucmd *ucmd)
+{
+	struct tether_release *cmd = ucmd->cmd;
+
+	if (cmd->flags)
+		return -EINVAL;
+	return tether_release_one(ucmd->ctx, cmd->handle);
+}
+
+int tether_release_batch(struct tether_ucmd *ucmd)
+{
+	struct tether_release_batch *cmd = ucmd->cmd;
+	u64 __user *uhandles = u64_to_user_ptr(cmd->handles);
+	int ret = 0, err;
+	u64 handle;
+
+	if (cmd->flags || !cmd->count || cmd->count > TETHER_RELEASE_BATCH_MAX)
+		return -EINVAL;
+	for (cmd->done = 0; cmd->done < cmd->count; cmd->done++) {
+		if (get_user(handle, uhandles + cmd->done)) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = tether_release_one(ucmd->ctx, handle);
+		if (ret)
+			break;
+		cond_resched();
+	}
+	err = tether_respond(ucmd, sizeof(*cmd));
+	return ret ?: err;
+}
+
+/* Release every range (the file is being closed). */
+void tether_release_all(struct tether_ctx *ctx)
+{
+	struct tether_region *r;
+	unsigned long handle;
+
+	xa_for_each(&ctx->regions, handle, r) {
+		xa_erase(&ctx->regions, handle);
+		tether_region_destroy(r);
+		atomic64_inc(&ctx->released);
+		cond_resched();
+	}
+}

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tether: the event ring and validity table a context shares with its owner.
+ *
+ * DOC: Ring
+ *
+ * The records live in a vmalloc_user() area mapped read-only into the owner
+ * (with the header and the validity table); the consumer position lives in a
+ * separate page that the owner may write. The kernel is the only producer:
+ * tether_ring_post() runs under ctx->lock, writes a record, then publishes
+ * the producer position with a release store. It never trusts the consumer
+ * position: a value that does not describe a sane ring makes the ring count
+ * as full, which only hurts the owner that wrote it.
+ *
+ * One slot is kept for the overflow marker: an event that finds a single free
+ * slot writes a TETHER_EVENT_OVERFLOW record there and stops the ring until
+ * TETHER_IOC_REARM (or read() returning the marker), so the consumer always
+ * learns, in order, that events were dropped.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "tether_private.h"
+
+int tether_ring_alloc(struct tether_ctx *ctx, u32 entries, u32 max_regions)
+{
+	size_t events_off = PAGE_SIZE;
+	size_t validity_off = events_off +
+		PAGE_ALIGN(array_size(entries, sizeof(struct tether_event)));
+	size_t size = validity_off + PAGE_ALIGN(array_size(max_regions, sizeof(u64)));
+
+	ctx->consumer = vmalloc_user(PAGE_SIZE);
+	if (!ctx->consumer)
+		return -ENOMEM;
+	ctx->shared = vmalloc_user(size);
+	if (!ctx->shared) {
+		vfree(ctx->consumer);
+		return -ENOMEM;
+	}
+	ctx->shared_size = size;
+	ctx->ring_entries = entries;
+	ctx->hdr = ctx->shared;
+	ctx->events = ctx->shared + events_off;
+	ctx->validity = ctx->shared + validity_off;
+	ctx->hdr->entries = entries;
+	ctx->hdr->event_size = sizeof(struct tether_event);
+	ctx->hdr->events_offset = events_off;
+	ctx->hdr->validity_offset = validity_off;
+	ctx->hdr->validity_entries = max_regions;
+	return 0;
+}
+
+void tether_ring_free(struct tether_ctx *ctx)
+{
+	vfree(ctx->shared);
+	vfree(ctx->consumer);
+}
+
+/* Records the consumer has not read yet, or > entries if its position is insane. */
+static u64 tether_ring_used(struct tether_ctx *ctx, u64 prod)
+{
+	/* pairs with the owner's release store after it read the records */
+	u64 cons = smp_load_acquire(&ctx->consumer->consumer);
+
+	return prod - cons;
+}
+
+/**
+ * tether_ring_post() - queue one event, or count it as dropped
+ * @ctx: the context; ctx->lock held
+ * @ev: the event; its @seq is filled in here
+ *
+ * Never sleeps and allocates nothing: callable from the notifier.
+ */
+void tether_ring_post(struct tether_ctx *ctx, struct tether_event *ev)
+{
+	struct tether_event marker = { .type = TETHER_EVENT_OVERFLOW };
+	u32 mask = ctx->ring_entries - 1;
+	u64 prod = ctx->prod;
+	u64 used;
+
+	lockdep_assert_held(&ctx->lock);
+	if (ctx->overflowed)
+		goto drop;
+	used = tether_ring_used(ctx, prod);
+	if (used >= ctx->ring_entries)
+		goto overflow_no_room; /* the consumer position is insane */
+	if (used == ctx->ring_entries - 1) {
+		/* the last free slot: the overflow marker takes it */
+		ev = &marker;
+		ctx->overflowed = true;
+		ctx->ev.overflows++;
+		WRITE_ONCE(ctx->hdr->overflowed, 1);
+		ctx->ev.dropped++;
+		ctx->dropped_since_overflow = 1;
+		WRITE_ONCE(ctx->hdr->dropped, ctx->ev.dropped);
+	}
+	ev->seq = ++ctx->seq;
+	ctx->events[prod & mask] = *ev;
+	ctx->prod = prod + 1;
+	ctx->ev.events++;
+	/* pairs with the owner's acquire load of producer before it reads records */
+	smp_store_release(&ctx->hdr->producer, ctx->prod);
+	return;
+
+overflow_no_room:
+	ctx->overflowed = true;
+	ctx->ev.overflows++;
+	WRITE_ONCE(ctx->hdr->overflowed, 1);
+drop:
+	ctx->ev.dropped++;
+	ctx->dropped_since_overflow++;
+	WRITE_ONCE(ctx->hdr->dropped, ctx->ev.dropped);
+}
+
+/* Restart the ring after an overflow; returns the events dropped meanwhile. */
+static u64 tether_ring_rearm(struct tether_ctx *ctx, u64 *next_seq)
+{
+	u64 dropped;
+
+	spin_lock(&ctx->lock);
+	dropped = ctx->dropped_since_overflow;
+	ctx->dropped_since_overflow = 0;
+	ctx->overflowed = false;
+	WRITE_ONCE(ctx->hdr->overflowed, 0);
+	*next_seq = ctx->seq + 1;
+	spin_unlock(&ctx->lock);
+	return dropped;
+}
+
+int tether_rearm(struct tether_ucmd *ucmd)
+{
+	struct tether_rearm *cmd = ucmd->cmd;
+
+	if (cmd->flags)
+		return -EINVAL;
+	cmd->dropped = tether_ring_rearm(ucmd->ctx, &cmd->next_seq);
+	return tether_respond(ucmd, sizeof(*cmd));
+}
+
+static bool tether_ring_empty(struct tether_ctx *ctx)
+{
+	u64 cons = READ_ONCE(ctx->consumer->consumer);
+
+	/* pairs with the release store of producer in tether_ring_post() */
+	return cons == smp_load_acquire(&ctx->hdr->producer);
+}
+
+ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
+			 bool nonblock)
+{
+	const size_t esz = sizeof(struct tether_event);
+	u32 mask = ctx->ring_entries - 1;
+	bool rearm = false;
+	size_t copied = 0;
+	u64 prod, cons;
+	int ret;
+
+	if (len < esz)
+		return -EINVAL;
+	if (mutex_lock_interruptible(&ctx->read_mutex))
+		return -ERESTARTSYS;
+	while (tether_ring_empty(ctx)) {
+		ret = -EAGAIN;
+		if (nonblock)
+			goto out;
+		mutex_unlock(&ctx->read_mutex);
+		ret = wait_event_interruptible(ctx->wq, !tether_ring_empty(ctx));
+		if (ret)
+			return ret;
+		if (mutex_lock_interruptible(&ctx->read_mutex))
+			return -ERESTARTSYS;
+	}
+	cons = READ_ONCE(ctx->consumer->consumer);
+	/* pairs with the release store in tether_ring_post() */
+	prod = smp_load_acquire(&ctx->hdr->producer);
+	ret = -EIO;
+	if (prod - cons > ctx->ring_entries)
+		goto out; /* the owner corrupted its consumer position */
+	ret = 0;
+	while (cons != prod && copied + esz <= len) {
+		const struct tether_event *ev = &ctx->events[cons & mask];
+
+		if (copy_to_user(buf + copied, ev, esz)) {
+			ret = -EFAULT;
+			break;
+		}
+		if (ev->type == TETHER_EVENT_OVERFLOW)
+			rearm = true;
+		copied += esz;
+		cons++;
+	}
+	/* pairs with the acquire load in tether_ring_used() */
+	smp_store_release(&ctx->consumer->consumer, cons);
+out:
+	mutex_unlock(&ctx->read_mutex);
+	if (rearm) {
+		u64 next_seq;
+
+		tether_ring_rearm(ctx, &next_seq);
+	}
+	return copied ? copied : ret;
+}
+
+__poll_t tether_ring_poll(struct tether_ctx *ctx, struct file *filp,
+			  poll_table *wait)
+{
+	poll_wait(filp, &ctx->wq, wait);
+	return tether_ring_empty(ctx) ? 0 : EPOLLIN | EPOLLRDNORM;
+}
+
+int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma)
+{
+	unsigned long size = vma->vm_end - vma->vm_start;
+	unsigned long off = vma->vm_pgoff << PAGE_SHIFT;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	/* a forked child must not see, or move, the owner's consumer position */
+	tether_vma_set_flags(vma, VM_DONTCOPY);
+	if (off == TETHER_CONSUMER_OFFSET) {
+		if (size != PAGE_SIZE)
+			return -EINVAL;
+		return remap_vmalloc_range(vma, ctx->consumer, 0);
+	}
+	if (off == TETHER_SHARED_OFFSET) {
+		if (size > ctx->shared_size)
+			return -EINVAL;
+		if (vma->vm_flags & VM_WRITE)
+			return -EPERM;
+		tether_vma_clear_flags(vma, VM_MAYWRITE);
+		return remap_vmalloc_range(vma, ctx->shared, 0);
+	}
+	return -EINVAL;
+}
