@@ -5,9 +5,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <numaif.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <linux/tether.h>
@@ -15,6 +18,25 @@
 #include "kselftest_harness.h"
 
 #define TETHER_DEV "/dev/tether"
+
+static inline size_t page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Automatic NUMA balancing may migrate a test's pages at any moment (the VM
+ * has two nodes), which would add genuine but unplanned invalidations to
+ * tests that assert an exact list of events. Bind every test program's
+ * memory to node 0; tests that want balancing or migration undo or bypass
+ * this explicitly.
+ */
+__attribute__((constructor)) static void tether_test_bind_node0(void)
+{
+	unsigned long mask = 1;
+
+	set_mempolicy(MPOL_BIND, &mask, sizeof(mask) * 8);
+}
 
 /* ioctl() that retries on EINTR and returns 0 or -errno. */
 static inline int tether_ioctl(int fd, unsigned long cmd, void *arg)
@@ -47,5 +69,215 @@ static inline int tether_ioctl(int fd, unsigned long cmd, void *arg)
 		int __r = tether_ioctl(fd, cmd, arg);                       \
 		ASSERT_EQ(0, __r) TH_LOG(#cmd ": %s", strerror(-__r));      \
 	} while (0)
+
+/* A context with its ring and validity table mapped. */
+struct tctx {
+	int fd;
+	struct tether_info info;
+	struct tether_ring_consumer *cons;
+	void *shared;
+	struct tether_ring_header *hdr;
+	struct tether_event *events;
+	uint64_t *validity;
+};
+
+/* Open /dev/tether and map its shared memory; 0 or -errno. */
+static inline int tctx_open(struct tctx *t)
+{
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = open(TETHER_DEV, O_RDWR | O_CLOEXEC);
+	if (t->fd < 0)
+		return -errno;
+	t->info.size = sizeof(t->info);
+	ret = tether_ioctl(t->fd, TETHER_IOC_GET_INFO, &t->info);
+	if (ret)
+		goto err;
+	t->cons = mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
+		       t->fd, t->info.consumer_offset);
+	if (t->cons == MAP_FAILED) {
+		ret = -errno;
+		goto err;
+	}
+	t->shared = mmap(NULL, t->info.shared_size, PROT_READ, MAP_SHARED,
+			 t->fd, t->info.shared_offset);
+	if (t->shared == MAP_FAILED) {
+		ret = -errno;
+		munmap(t->cons, page_size());
+		goto err;
+	}
+	t->hdr = t->shared;
+	t->events = (struct tether_event *)((char *)t->shared + t->hdr->events_offset);
+	t->validity = (uint64_t *)((char *)t->shared + t->hdr->validity_offset);
+	return 0;
+err:
+	close(t->fd);
+	t->fd = -1;
+	return ret;
+}
+
+static inline void tctx_close(struct tctx *t)
+{
+	if (t->fd < 0)
+		return;
+	munmap(t->shared, t->info.shared_size);
+	munmap(t->cons, page_size());
+	close(t->fd);
+	t->fd = -1;
+}
+
+#define tctx_open_or_skip(_metadata, t)                                      \
+	do {                                                                 \
+		int __r = tctx_open(t);                                      \
+		if (__r == -ENOENT)                                          \
+			SKIP(return, "%s absent: tether.ko not loaded", TETHER_DEV); \
+		ASSERT_EQ(0, __r) TH_LOG("tctx_open: %s", strerror(-__r));   \
+	} while (0)
+
+/* Secure [addr, addr + len); 0 or -errno, the result in *s. */
+static inline int tsecure(struct tctx *t, const void *addr, size_t len,
+			  uint32_t flags, uint64_t cookie, struct tether_secure *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+	s->flags = flags;
+	s->addr = (uintptr_t)addr;
+	s->length = len;
+	s->cookie = cookie;
+	return tether_ioctl(t->fd, TETHER_IOC_SECURE, s);
+}
+
+static inline int trelease(struct tctx *t, uint64_t handle)
+{
+	struct tether_release r = { .size = sizeof(r), .handle = handle };
+
+	return tether_ioctl(t->fd, TETHER_IOC_RELEASE, &r);
+}
+
+/* Is the secured range still valid? One load, as a cache would do it. */
+static inline int tvalid(const struct tctx *t, const struct tether_secure *s)
+{
+	return __atomic_load_n(&t->validity[s->slot], __ATOMIC_ACQUIRE) ==
+	       s->generation;
+}
+
+/* Take the next event from the mmap()ed ring: 1 if there was one, else 0. */
+static inline int tnext(struct tctx *t, struct tether_event *ev)
+{
+	uint64_t cons = t->cons->consumer;
+	/* pairs with the kernel's release store of producer */
+	uint64_t prod = __atomic_load_n(&t->hdr->producer, __ATOMIC_ACQUIRE);
+
+	if (cons == prod)
+		return 0;
+	*ev = t->events[cons & (t->hdr->entries - 1)];
+	/* pairs with the kernel's acquire load before it reuses the slot */
+	__atomic_store_n(&t->cons->consumer, cons + 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
+/* Events waiting in the ring. */
+static inline uint64_t tpending(const struct tctx *t)
+{
+	return __atomic_load_n(&t->hdr->producer, __ATOMIC_ACQUIRE) - t->cons->consumer;
+}
+
+static inline int tstats(struct tctx *t, struct tether_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	return tether_ioctl(t->fd, TETHER_IOC_GET_STATS, st);
+}
+
+/* The next event must be exactly this invalidation. */
+#define ASSERT_EVENT(t, s, _reason, _start, _end)                            \
+	do {                                                                 \
+		struct tether_event __ev;                                    \
+		ASSERT_EQ(1, tnext(t, &__ev)) TH_LOG("no event");            \
+		ASSERT_EQ(TETHER_EVENT_INVALIDATE, __ev.type);               \
+		ASSERT_EQ((s)->handle, __ev.handle);                         \
+		ASSERT_EQ((s)->cookie, __ev.cookie);                         \
+		ASSERT_EQ((uint32_t)(_reason), __ev.reason)                  \
+			TH_LOG("reason %u, expected %u", __ev.reason,        \
+			       (uint32_t)(_reason));                         \
+		ASSERT_EQ((uint64_t)(uintptr_t)(_start), __ev.start);        \
+		ASSERT_EQ((uint64_t)(uintptr_t)(_end), __ev.end);            \
+		ASSERT_FALSE(tvalid(t, s));                                  \
+	} while (0)
+
+/* No event is waiting. */
+#define ASSERT_NO_EVENT(t)                                                   \
+	do {                                                                 \
+		struct tether_event __ev;                                    \
+		int __got = tnext(t, &__ev);                                 \
+		ASSERT_EQ(0, __got) TH_LOG("unexpected event: type %u reason %u handle %llu [%llx, %llx)", \
+					   __ev.type, __ev.reason,          \
+					   (unsigned long long)__ev.handle,  \
+					   (unsigned long long)__ev.start,   \
+					   (unsigned long long)__ev.end);    \
+	} while (0)
+
+/* Anonymous private memory, touched so every page is present. */
+static inline void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		memset(p, 0x5a, len);
+	return p;
+}
+
+/* A field of /proc/self/status in kB (VmPin, VmLck, ...), or -1. */
+static inline long proc_status_kb(const char *field)
+{
+	char line[256];
+	size_t n = strlen(field);
+	long val = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, field, n) && line[n] == ':') {
+			val = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+/*
+ * A counter of /proc/vmstat, or -1. The per-CPU deltas are folded in first
+ * (as root), or the pin counters lag by up to a second.
+ */
+static inline long long vmstat(const char *name)
+{
+	char key[128];
+	long long val;
+	long long found = -1;
+	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
+	FILE *f;
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) < 0)
+			errno = 0; /* not root: read what there is */
+		close(fd);
+	}
+	f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%127s %lld", key, &val) == 2) {
+		if (!strcmp(key, name)) {
+			found = val;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
 
 #endif /* _TETHER_TEST_H */

@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Event delivery: read(), poll()/epoll, the mmap()ed ring and its rules,
+ * overflow and recovery, and 10 000 ranges in one context.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+
+#include "tether_test.h"
+
+FIXTURE(ring) {
+	struct tctx t;
+	size_t ps;
+};
+
+FIXTURE_SETUP(ring)
+{
+	self->t.fd = -1;
+	tctx_open_or_skip(_metadata, &self->t);
+	self->ps = page_size();
+}
+
+FIXTURE_TEARDOWN(ring)
+{
+	tctx_close(&self->t);
+}
+
+/* Secure one page of a fresh mapping and unmap it: exactly one event. */
+static int one_event(struct tctx *t, struct tether_secure *s, uint64_t cookie)
+{
+	char *p = map_anon(page_size());
+	int ret;
+
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	ret = tsecure(t, p, page_size(), 0, cookie, s);
+	munmap(p, page_size());
+	return ret;
+}
+
+TEST_F(ring, read_rules)
+{
+	struct tether_event ev[4];
+	struct tether_secure s1, s2;
+	int fl;
+
+	fl = fcntl(self->t.fd, F_GETFL);
+	ASSERT_EQ(0, fcntl(self->t.fd, F_SETFL, fl | O_NONBLOCK));
+	ASSERT_EQ(-1, read(self->t.fd, ev, sizeof(ev)));
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, one_event(&self->t, &s1, 1));
+	ASSERT_EQ(0, one_event(&self->t, &s2, 2));
+	/* smaller than one record */
+	ASSERT_EQ(-1, read(self->t.fd, ev, sizeof(ev[0]) - 1));
+	ASSERT_EQ(EINVAL, errno);
+	/* one and a half records: one whole record */
+	ASSERT_EQ(sizeof(ev[0]), read(self->t.fd, ev, sizeof(ev[0]) * 3 / 2));
+	ASSERT_EQ(s1.handle, ev[0].handle);
+	ASSERT_EQ(1, ev[0].seq);
+	ASSERT_EQ(sizeof(ev[0]), read(self->t.fd, ev, sizeof(ev)));
+	ASSERT_EQ(s2.handle, ev[0].handle);
+	ASSERT_EQ(2, ev[0].seq);
+	ASSERT_EQ(TETHER_REASON_UNMAP, ev[0].reason);
+	ASSERT_EQ(0, ev[0].status);
+	ASSERT_EQ(0, ev[0].__reserved1);
+	ASSERT_EQ(0, ev[0].__reserved2);
+	ASSERT_EQ(-1, read(self->t.fd, ev, sizeof(ev)));
+	ASSERT_EQ(EAGAIN, errno);
+	/* read() moved the consumer position in the shared page */
+	ASSERT_EQ(2, self->t.cons->consumer);
+	ASSERT_EQ(2, self->t.hdr->producer);
+}
+
+TEST_F(ring, read_bad_buffer)
+{
+	struct tether_secure s;
+
+	char *gone = map_anon(self->ps);
+
+	ASSERT_EQ(0, munmap(gone, self->ps));
+	ASSERT_EQ(0, one_event(&self->t, &s, 1));
+	ASSERT_EQ(-1, read(self->t.fd, gone, sizeof(struct tether_event)));
+	ASSERT_EQ(EFAULT, errno);
+	/* nothing consumed */
+	ASSERT_EQ(1, tpending(&self->t));
+}
+
+struct delayed {
+	struct tctx *t;
+	struct tether_secure s;
+	char *p;
+};
+
+static void *unmap_later(void *arg)
+{
+	struct delayed *d = arg;
+
+	usleep(300 * 1000);
+	munmap(d->p, page_size());
+	return NULL;
+}
+
+TEST_F(ring, blocking_read_wakes)
+{
+	struct delayed d = { .t = &self->t };
+	struct tether_event ev;
+	pthread_t th;
+
+	d.p = map_anon(self->ps);
+	ASSERT_EQ(0, tsecure(&self->t, d.p, self->ps, 0, 42, &d.s));
+	ASSERT_EQ(0, pthread_create(&th, NULL, unmap_later, &d));
+	ASSERT_EQ(sizeof(ev), read(self->t.fd, &ev, sizeof(ev)));
+	ASSERT_EQ(d.s.handle, ev.handle);
+	ASSERT_EQ(42, ev.cookie);
+	pthread_join(th, NULL);
+}
+
+TEST_F(ring, poll_and_epoll)
+{
+	struct pollfd pfd = { .fd = self->t.fd, .events = POLLIN };
+	struct epoll_event ee = { .events = EPOLLIN }, out;
+	struct tether_event ev;
+	struct tether_secure s;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->t.fd, &ee));
+	ASSERT_EQ(0, poll(&pfd, 1, 0));
+	ASSERT_EQ(0, epoll_wait(ep, &out, 1, 0));
+	ASSERT_EQ(0, one_event(&self->t, &s, 1));
+	ASSERT_EQ(1, poll(&pfd, 1, 1000));
+	ASSERT_TRUE(pfd.revents & POLLIN);
+	ASSERT_EQ(1, epoll_wait(ep, &out, 1, 1000));
+	ASSERT_TRUE(out.events & EPOLLIN);
+	ASSERT_EQ(1, tnext(&self->t, &ev));
+	ASSERT_EQ(0, poll(&pfd, 1, 0));
+	ASSERT_EQ(0, epoll_wait(ep, &out, 1, 0));
+	close(ep);
+}
+
+TEST_F(ring, mmap_rules)
+{
+	size_t ps = self->ps;
+	void *p;
+
+	/* the shared area is read-only, for good */
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED,
+				   self->t.fd, self->t.info.shared_offset));
+	ASSERT_EQ(EPERM, errno);
+	p = mmap(NULL, ps, PROT_READ, MAP_SHARED, self->t.fd, self->t.info.shared_offset);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(-1, mprotect(p, ps, PROT_READ | PROT_WRITE));
+	ASSERT_EQ(EACCES, errno);
+	munmap(p, ps);
+	/* larger than the area, private, unknown offsets */
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, self->t.info.shared_size + ps, PROT_READ,
+				   MAP_SHARED, self->t.fd, self->t.info.shared_offset));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, ps, PROT_READ, MAP_PRIVATE, self->t.fd,
+				   self->t.info.shared_offset));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, ps, PROT_READ, MAP_SHARED, self->t.fd, 7 * ps));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED,
+				   self->t.fd, self->t.info.consumer_offset));
+	ASSERT_EQ(EINVAL, errno);
+}
+
+TEST_F(ring, not_inherited_by_fork)
+{
+	int status;
+	pid_t pid = fork();
+
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* VM_DONTCOPY: the child has no view of the ring */
+		_exit(mincore(self->t.shared, self->ps, (unsigned char[1]){0}) == -1 &&
+		      errno == ENOMEM ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+/* The ring filling up: capacity + 1000 events produced without reading. */
+TEST_F_TIMEOUT(ring, overflow_and_recovery, 300)
+{
+	uint32_t cap = self->t.info.ring_entries;
+	uint32_t n = cap + 1000, i;
+	size_t ps = self->ps;
+	struct tether_secure *s = calloc(n + 1, sizeof(*s));
+	struct tether_rearm rearm = { .size = sizeof(rearm) };
+	struct tether_stats st;
+	struct tether_event ev;
+	char *buf;
+
+	ASSERT_NE(NULL, s);
+	ASSERT_LE(n + 1, self->t.info.max_regions);
+	buf = map_anon(n * ps);
+	ASSERT_NE(MAP_FAILED, buf);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, tsecure(&self->t, buf + i * ps, ps, 0, i, &s[i]));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, munmap(buf + i * ps, ps));
+
+	/* cap - 1 events, then the overflow marker in the last slot */
+	ASSERT_EQ(cap, self->t.hdr->producer);
+	ASSERT_EQ(1, self->t.hdr->overflowed);
+	ASSERT_EQ(n - (cap - 1), self->t.hdr->dropped);
+	for (i = 0; i < cap - 1; i++) {
+		ASSERT_EQ(1, tnext(&self->t, &ev));
+		ASSERT_EQ(TETHER_EVENT_INVALIDATE, ev.type);
+		ASSERT_EQ(s[i].handle, ev.handle);
+		ASSERT_EQ(i + 1, ev.seq);
+	}
+	ASSERT_EQ(1, tnext(&self->t, &ev));
+	ASSERT_EQ(TETHER_EVENT_OVERFLOW, ev.type);
+	ASSERT_EQ(cap, ev.seq);
+	ASSERT_NO_EVENT(&self->t);
+	/* nothing silently lost: every dropped range's validity word changed */
+	for (i = 0; i < n; i++)
+		ASSERT_FALSE(tvalid(&self->t, &s[i]));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(n, st.invalidated);
+	ASSERT_EQ(cap, st.events);
+	ASSERT_EQ(n - (cap - 1), st.dropped);
+	ASSERT_EQ(1, st.overflows);
+
+	/* stopped until rearmed, even with room again */
+	ASSERT_EQ(0, one_event(&self->t, &s[n], 7));
+	ASSERT_NO_EVENT(&self->t);
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_REARM, &rearm);
+	ASSERT_EQ(n - (cap - 1) + 1, rearm.dropped);
+	ASSERT_EQ(cap + 1, rearm.next_seq);
+	ASSERT_EQ(0, self->t.hdr->overflowed);
+	/* and recovers: the next change is queued with the next sequence number */
+	ASSERT_EQ(0, one_event(&self->t, &s[0], 8));
+	ASSERT_EQ(1, tnext(&self->t, &ev));
+	ASSERT_EQ(s[0].handle, ev.handle);
+	ASSERT_EQ(8, ev.cookie);
+	ASSERT_EQ(cap + 1, ev.seq);
+	/* a second rearm is harmless */
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_REARM, &rearm);
+	ASSERT_EQ(0, rearm.dropped);
+	free(s);
+}
+
+/* read() that returns the overflow marker rearms by itself. */
+TEST_F_TIMEOUT(ring, overflow_read_rearms, 300)
+{
+	uint32_t cap = self->t.info.ring_entries, i, got = 0, marker = 0;
+	struct tether_event ev[64];
+	struct tether_secure s;
+	ssize_t r;
+	int k;
+
+	for (i = 0; i < cap + 10; i++)
+		ASSERT_EQ(0, one_event(&self->t, &s, i));
+	ASSERT_EQ(0, fcntl(self->t.fd, F_SETFL, O_NONBLOCK));
+	while ((r = read(self->t.fd, ev, sizeof(ev))) > 0) {
+		for (k = 0; k < r / (ssize_t)sizeof(ev[0]); k++, got++)
+			if (ev[k].type == TETHER_EVENT_OVERFLOW)
+				marker++;
+	}
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_EQ(cap, got);
+	ASSERT_EQ(1, marker);
+	ASSERT_EQ(0, self->t.hdr->overflowed);
+	ASSERT_EQ(0, one_event(&self->t, &s, 99));
+	ASSERT_EQ(sizeof(ev[0]), read(self->t.fd, ev, sizeof(ev)));
+	ASSERT_EQ(s.handle, ev[0].handle);
+}
+
+/* A consumer position the kernel cannot make sense of hurts only its owner. */
+TEST_F(ring, insane_consumer_position)
+{
+	struct tether_rearm rearm = { .size = sizeof(rearm) };
+	struct tether_event ev;
+	struct tether_secure s;
+
+	ASSERT_EQ(0, one_event(&self->t, &s, 1));
+	self->t.cons->consumer = 1ULL << 60;
+	ASSERT_EQ(-1, read(self->t.fd, &ev, sizeof(ev)));
+	ASSERT_EQ(EIO, errno);
+	/* further events are dropped, never written over unread ones */
+	ASSERT_EQ(0, one_event(&self->t, &s, 2));
+	ASSERT_EQ(1, self->t.hdr->producer);
+	ASSERT_EQ(1, self->t.hdr->overflowed);
+	/* the owner repairs its position and rearms */
+	self->t.cons->consumer = self->t.hdr->producer;
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_REARM, &rearm);
+	ASSERT_EQ(1, rearm.dropped);
+	ASSERT_EQ(0, one_event(&self->t, &s, 3));
+	ASSERT_EQ(1, tnext(&self->t, &ev));
+	ASSERT_EQ(3, ev.cookie);
+}
+
+/* 10 000 ranges in one context, each unmapped: 10 000 events, each once. */
+TEST_F_TIMEOUT(ring, ten_thousand_ranges, 600)
+{
+	const uint32_t n = 10000;
+	size_t ps = self->ps;
+	struct tether_secure *s = calloc(n, sizeof(*s));
+	unsigned char *seen = calloc(n, 1);
+	struct tether_stats st;
+	struct tether_event ev;
+	uint32_t i, events = 0;
+	char *buf;
+
+	ASSERT_NE(NULL, s);
+	ASSERT_NE(NULL, seen);
+	ASSERT_LE(n, self->t.info.max_regions);
+	buf = map_anon(n * ps);
+	ASSERT_NE(MAP_FAILED, buf);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, tsecure(&self->t, buf + i * ps, ps,
+				     i % 3 ? 0 : TETHER_SECURE_PIN, i, &s[i]));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(n, st.regions);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, munmap(buf + i * ps, ps));
+		ASSERT_FALSE(tvalid(&self->t, &s[i]));
+		while (tnext(&self->t, &ev)) {
+			ASSERT_EQ(TETHER_EVENT_INVALIDATE, ev.type);
+			ASSERT_LT(ev.cookie, n);
+			ASSERT_EQ(s[ev.cookie].handle, ev.handle);
+			ASSERT_EQ(0, seen[ev.cookie]);
+			seen[ev.cookie] = 1;
+			ASSERT_EQ(++events, ev.seq);
+		}
+	}
+	ASSERT_EQ(n, events);
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.dropped);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, trelease(&self->t, s[i].handle));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.regions);
+	ASSERT_EQ(0, st.pinned_pages);
+	free(s);
+	free(seen);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,698 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TETHER_IOC_SECURE / RELEASE / RELEASE_BATCH / GET_STATS: validation,
+ * handles, limits (regions, pinned bytes, RLIMIT_MEMLOCK), calls from another
+ * address space, the size rules of every ioctl struct, and the lifetime of
+ * ranges and pins (close, exit, exec, kill), checked through the kernel's own
+ * views: /proc/self/status VmPin, /proc/vmstat pin counters, debugfs.
+ */
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "tether_test.h"
+
+#define PAGES 16
+
+FIXTURE(sec) {
+	struct tctx t;
+	char *buf;
+	size_t len;
+};
+
+FIXTURE_SETUP(sec)
+{
+	self->t.fd = -1;
+	tctx_open_or_skip(_metadata, &self->t);
+	self->len = PAGES * page_size();
+	self->buf = map_anon(self->len);
+	ASSERT_NE(MAP_FAILED, self->buf);
+}
+
+FIXTURE_TEARDOWN(sec)
+{
+	tctx_close(&self->t);
+	if (self->buf && self->buf != MAP_FAILED)
+		munmap(self->buf, self->len);
+}
+
+/* pins held by anyone, from the kernel's counters */
+static long long pins_held(void)
+{
+	return vmstat("nr_foll_pin_acquired") - vmstat("nr_foll_pin_released");
+}
+
+TEST_F(sec, info_reports_secure)
+{
+	ASSERT_TRUE(self->t.info.features & TETHER_FEATURE_SECURE);
+	ASSERT_LE(64, self->t.info.ring_entries);
+	ASSERT_EQ(0, self->t.info.ring_entries & (self->t.info.ring_entries - 1));
+	ASSERT_LE(1, self->t.info.max_regions);
+	ASSERT_EQ(self->t.info.ring_entries, self->t.hdr->entries);
+	ASSERT_EQ(self->t.info.max_regions, self->t.hdr->validity_entries);
+	ASSERT_EQ(sizeof(struct tether_event), self->t.hdr->event_size);
+	ASSERT_EQ(0, self->t.hdr->producer);
+}
+
+TEST_F(sec, secure_release)
+{
+	struct tether_secure s;
+	struct tether_stats st;
+
+	ASSERT_EQ(0, tsecure(&self->t, self->buf + 100, 2 * page_size(), 0, 77, &s));
+	ASSERT_NE(0, s.handle);
+	ASSERT_NE(0, s.generation);
+	ASSERT_LT(s.slot, self->t.info.max_regions);
+	ASSERT_TRUE(tvalid(&self->t, &s));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(1, st.regions);
+	ASSERT_EQ(1, st.secured);
+	ASSERT_EQ(0, st.pinned_pages);
+	ASSERT_EQ(0, trelease(&self->t, s.handle));
+	ASSERT_FALSE(tvalid(&self->t, &s));
+	ASSERT_EQ(0, self->t.validity[s.slot]);
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.regions);
+	ASSERT_EQ(1, st.released);
+	ASSERT_NO_EVENT(&self->t);
+}
+
+TEST_F(sec, validation_einval)
+{
+	struct tether_secure s;
+
+	ASSERT_EQ(-EINVAL, tsecure(&self->t, self->buf, 0, 0, 0, &s));
+	ASSERT_EQ(-EINVAL, tsecure(&self->t, (void *)(UINTPTR_MAX - 4095), 8192, 0, 0, &s));
+	ASSERT_EQ(-EINVAL, tsecure(&self->t, (void *)page_size(), UINT64_MAX, 0, 0, &s));
+	ASSERT_EQ(-EINVAL, tsecure(&self->t, self->buf, 4096, 1u << 7, 0, &s));
+	ASSERT_EQ(-EINVAL, tsecure(&self->t, self->buf, 4096, 0x80000000u, 0, &s));
+
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
+	s.addr = (uintptr_t)self->buf;
+	s.length = 4096;
+	s.__reserved = 1;
+	ASSERT_IOCTL_ERR(EINVAL, self->t.fd, TETHER_IOC_SECURE, &s);
+}
+
+TEST_F(sec, validation_efault)
+{
+	struct tether_secure s;
+	size_t ps = page_size();
+
+	/* a hole in the middle */
+	ASSERT_EQ(0, munmap(self->buf + 4 * ps, ps));
+	ASSERT_EQ(-EFAULT, tsecure(&self->t, self->buf, 8 * ps, 0, 0, &s));
+	ASSERT_EQ(-EFAULT, tsecure(&self->t, self->buf, 8 * ps, TETHER_SECURE_PIN, 0, &s));
+	/* the part before the hole is fine */
+	ASSERT_EQ(0, tsecure(&self->t, self->buf, 4 * ps, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(0, trelease(&self->t, s.handle));
+
+	/* write asked on read-only memory */
+	ASSERT_EQ(0, mprotect(self->buf + 8 * ps, 4 * ps, PROT_READ));
+	ASSERT_EQ(-EFAULT, tsecure(&self->t, self->buf + 8 * ps, 4 * ps, TETHER_SECURE_WRITE, 0, &s));
+	ASSERT_EQ(-EFAULT, tsecure(&self->t, self->buf + 8 * ps, 4 * ps,
+				   TETHER_SECURE_WRITE | TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(0, tsecure(&self->t, self->buf + 8 * ps, 4 * ps, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(0, trelease(&self->t, s.handle));
+
+	/* no access at all */
+	ASSERT_EQ(0, mprotect(self->buf + 12 * ps, 4 * ps, PROT_NONE));
+	ASSERT_EQ(-EFAULT, tsecure(&self->t, self->buf + 12 * ps, ps, 0, 0, &s));
+	ASSERT_EQ(-EFAULT, tsecure(&self->t, self->buf + 12 * ps, ps, TETHER_SECURE_PIN, 0, &s));
+
+	/* kernel addresses, and nothing mapped at all */
+	ASSERT_EQ(-EFAULT, tsecure(&self->t, (void *)0xffff888000000000ull, ps, 0, 0, &s));
+	ASSERT_EQ(-EFAULT, tsecure(&self->t, (void *)ps, ps, 0, 0, &s));
+
+	/* nothing was left behind by the failures */
+	struct tether_stats st;
+
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.regions);
+	ASSERT_EQ(0, st.pinned_pages);
+}
+
+TEST_F(sec, handles_never_reused)
+{
+	struct tether_secure s;
+	uint64_t last = 0;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), 0, i, &s));
+		ASSERT_LT(last, s.handle);
+		last = s.handle;
+		ASSERT_EQ(0, trelease(&self->t, s.handle));
+		/* stale, already released */
+		ASSERT_EQ(-ENOENT, trelease(&self->t, s.handle));
+	}
+	ASSERT_EQ(-ENOENT, trelease(&self->t, 0));
+	ASSERT_EQ(-ENOENT, trelease(&self->t, last + 1));
+	ASSERT_EQ(-ENOENT, trelease(&self->t, UINT64_MAX));
+}
+
+TEST_F(sec, generations_differ_on_slot_reuse)
+{
+	struct tether_secure a, b;
+
+	ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), 0, 0, &a));
+	ASSERT_EQ(0, trelease(&self->t, a.handle));
+	ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), 0, 0, &b));
+	ASSERT_EQ(a.slot, b.slot); /* the slot is reused ... */
+	ASSERT_NE(a.generation, b.generation); /* ... a stale entry never matches */
+	ASSERT_FALSE(tvalid(&self->t, &a));
+	ASSERT_TRUE(tvalid(&self->t, &b));
+}
+
+TEST_F(sec, handle_of_other_context)
+{
+	struct tctx other;
+	struct tether_secure s;
+
+	ASSERT_EQ(0, tctx_open(&other));
+	ASSERT_EQ(0, tsecure(&other, self->buf, page_size(), 0, 0, &s));
+	ASSERT_EQ(-ENOENT, trelease(&self->t, s.handle));
+	ASSERT_EQ(0, trelease(&other, s.handle));
+	tctx_close(&other);
+}
+
+TEST_F(sec, pin_counts_in_kernel_views)
+{
+	struct tether_secure s;
+	struct tether_stats st;
+	long long held = pins_held();
+	long vmpin = proc_status_kb("VmPin");
+
+	ASSERT_EQ(0, tsecure(&self->t, self->buf, self->len,
+			     TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 0, &s));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(PAGES, st.pinned_pages);
+	ASSERT_EQ(vmpin + (long)(self->len / 1024), proc_status_kb("VmPin"));
+	ASSERT_EQ(held + PAGES, pins_held());
+	ASSERT_EQ(0, trelease(&self->t, s.handle));
+	ASSERT_EQ(vmpin, proc_status_kb("VmPin"));
+	ASSERT_EQ(held, pins_held());
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.pinned_pages);
+}
+
+TEST_F(sec, release_batch)
+{
+	struct tether_release_batch b = { .size = sizeof(b) };
+	struct tether_secure s[8];
+	uint64_t handles[9];
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		ASSERT_EQ(0, tsecure(&self->t, self->buf + i * page_size(),
+				     page_size(), TETHER_SECURE_PIN, i, &s[i]));
+		handles[i] = s[i].handle;
+	}
+	/* a bad handle in the middle stops the batch there */
+	handles[8] = handles[3];
+	handles[3] = 12345678;
+	b.handles = (uintptr_t)handles;
+	b.count = 5;
+	ASSERT_IOCTL_ERR(ENOENT, self->t.fd, TETHER_IOC_RELEASE_BATCH, &b);
+	ASSERT_EQ(3, b.done);
+	ASSERT_EQ(-ENOENT, trelease(&self->t, s[0].handle));
+	ASSERT_EQ(0, trelease(&self->t, s[3].handle));
+
+	b.handles = (uintptr_t)&handles[4];
+	b.count = 4;
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_RELEASE_BATCH, &b);
+	ASSERT_EQ(4, b.done);
+
+	b.count = 0;
+	ASSERT_IOCTL_ERR(EINVAL, self->t.fd, TETHER_IOC_RELEASE_BATCH, &b);
+	b.count = TETHER_RELEASE_BATCH_MAX + 1;
+	ASSERT_IOCTL_ERR(EINVAL, self->t.fd, TETHER_IOC_RELEASE_BATCH, &b);
+	b.count = 1;
+	b.handles = 8;
+	ASSERT_IOCTL_ERR(EFAULT, self->t.fd, TETHER_IOC_RELEASE_BATCH, &b);
+	b.handles = (uintptr_t)handles;
+	b.flags = 1;
+	ASSERT_IOCTL_ERR(EINVAL, self->t.fd, TETHER_IOC_RELEASE_BATCH, &b);
+
+	struct tether_stats st;
+
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.regions);
+	ASSERT_EQ(0, st.pinned_pages);
+}
+
+/* Write a module parameter (the tests run as root in the VM). */
+static int set_param(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/module/tether/parameters/%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int get_param(const char *name, char *val, size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/tether/parameters/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, val, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	val[n] = 0;
+	val[strcspn(val, "\n")] = 0;
+	return 0;
+}
+
+TEST(parameters_are_validated)
+{
+	char old[32];
+
+	if (get_param("ring_entries", old, sizeof(old)))
+		SKIP(return, "no tether parameters");
+	ASSERT_EQ(-EINVAL, set_param("ring_entries", "100"));	/* not a power of 2 */
+	ASSERT_EQ(-EINVAL, set_param("ring_entries", "32"));
+	ASSERT_EQ(-EINVAL, set_param("ring_entries", "4194304"));
+	ASSERT_EQ(-EINVAL, set_param("max_regions", "0"));
+	ASSERT_EQ(-EINVAL, set_param("max_pinned_mb", "0"));
+	ASSERT_EQ(-EINVAL, set_param("max_regions", "abc"));
+	char now[32];
+
+	ASSERT_EQ(0, get_param("ring_entries", now, sizeof(now)));
+	ASSERT_STREQ(old, now);
+}
+
+TEST(region_limit_enospc)
+{
+	char old[32];
+	struct tctx t;
+	struct tether_secure s[5];
+	char *buf;
+	int i;
+
+	if (get_param("max_regions", old, sizeof(old)))
+		SKIP(return, "no tether parameters");
+	ASSERT_EQ(0, set_param("max_regions", "4"));
+	ASSERT_EQ(0, tctx_open(&t));
+	ASSERT_EQ(0, set_param("max_regions", old));
+	ASSERT_EQ(4, t.info.max_regions);
+	buf = map_anon(page_size());
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, tsecure(&t, buf, page_size(), 0, 0, &s[i]));
+	ASSERT_EQ(-ENOSPC, tsecure(&t, buf, page_size(), 0, 0, &s[4]));
+	ASSERT_EQ(0, trelease(&t, s[1].handle));
+	ASSERT_EQ(0, tsecure(&t, buf, page_size(), 0, 0, &s[4]));
+	ASSERT_EQ(-ENOSPC, tsecure(&t, buf, page_size(), 0, 0, &s[1]));
+	tctx_close(&t);
+	munmap(buf, page_size());
+}
+
+TEST(pinned_limit_enomem)
+{
+	char old[32];
+	struct tctx t;
+	struct tether_secure s;
+	size_t mb = 1 << 20;
+	char *buf;
+
+	if (get_param("max_pinned_mb", old, sizeof(old)))
+		SKIP(return, "no tether parameters");
+	ASSERT_EQ(0, set_param("max_pinned_mb", "1"));
+	ASSERT_EQ(0, tctx_open(&t));
+	ASSERT_EQ(0, set_param("max_pinned_mb", old));
+	ASSERT_EQ(mb, t.info.max_pinned_bytes);
+	buf = map_anon(2 * mb);
+	ASSERT_EQ(-ENOMEM, tsecure(&t, buf, mb + page_size(), TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(0, tsecure(&t, buf, mb, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(-ENOMEM, tsecure(&t, buf + mb, page_size(), TETHER_SECURE_PIN, 0, &s));
+	/* without PIN nothing is charged */
+	ASSERT_EQ(0, tsecure(&t, buf + mb, mb, 0, 0, &s));
+	tctx_close(&t);
+	munmap(buf, 2 * mb);
+}
+
+/* Drop CAP_IPC_LOCK from this (forked) process, as an unprivileged user has. */
+static int drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	data[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
+TEST(rlimit_memlock)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct rlimit rl = { 16 * 4096, 16 * 4096 };
+		struct tether_secure s, s2;
+		struct tctx t;
+		char *buf;
+
+		if (drop_ipc_lock() || setrlimit(RLIMIT_MEMLOCK, &rl) || tctx_open(&t))
+			_exit(10);
+		buf = map_anon(32 * page_size());
+		if (tsecure(&t, buf, 17 * page_size(), TETHER_SECURE_PIN, 0, &s) != -ENOMEM)
+			_exit(11);
+		if (tsecure(&t, buf, 16 * page_size(), TETHER_SECURE_PIN, 0, &s))
+			_exit(12);
+		if (proc_status_kb("VmPin") != 64)
+			_exit(13);
+		if (tsecure(&t, buf + 16 * page_size(), page_size(), TETHER_SECURE_PIN, 0, &s2) != -ENOMEM)
+			_exit(14);
+		/* watching without pinning is not charged */
+		if (tsecure(&t, buf + 16 * page_size(), page_size(), 0, 0, &s2))
+			_exit(15);
+		if (trelease(&t, s.handle) || proc_status_kb("VmPin") != 0)
+			_exit(16);
+		if (tsecure(&t, buf + 16 * page_size(), 16 * page_size(), TETHER_SECURE_PIN, 0, &s))
+			_exit(17);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d failed", WEXITSTATUS(status));
+}
+
+/* Every call from another mm is refused and changes nothing. */
+static int foreign_calls(int fd, const struct tether_secure *owned, void *buf)
+{
+	struct tether_secure s = { .size = sizeof(s), .addr = (uintptr_t)buf,
+				   .length = 4096 };
+	struct tether_release r = { .size = sizeof(r), .handle = owned->handle };
+	struct tether_stats st = { .size = sizeof(st) };
+	struct tether_event ev;
+
+	if (tether_ioctl(fd, TETHER_IOC_SECURE, &s) != -EPERM)
+		return 1;
+	if (tether_ioctl(fd, TETHER_IOC_RELEASE, &r) != -EPERM)
+		return 2;
+	if (tether_ioctl(fd, TETHER_IOC_GET_STATS, &st) != -EPERM)
+		return 3;
+	if (read(fd, &ev, sizeof(ev)) != -1 || errno != EPERM)
+		return 4;
+	if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED || errno != EPERM)
+		return 5;
+	return 0;
+}
+
+TEST_F(sec, eperm_in_forked_child)
+{
+	struct tether_secure s;
+	struct tether_stats st;
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), TETHER_SECURE_PIN, 5, &s));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(foreign_calls(self->t.fd, &s, self->buf));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("foreign call %d was not refused",
+						   WEXITSTATUS(status));
+	/* the owner's range is untouched and still watched */
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(1, st.regions);
+	ASSERT_TRUE(tvalid(&self->t, &s));
+	ASSERT_EQ(0, munmap(self->buf, page_size()));
+	ASSERT_EVENT(&self->t, &s, TETHER_REASON_UNMAP, self->buf, self->buf + page_size());
+}
+
+static int send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+TEST_F(sec, eperm_over_scm_rights)
+{
+	struct tether_secure s;
+	int sv[2], status;
+	pid_t pid;
+
+	ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), 0, 5, &s));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd;
+		char *mine;
+
+		close(sv[0]);
+		/* a fresh address space, as a separate program would have */
+		fd = recv_fd(sv[1]);
+		if (fd < 0)
+			_exit(20);
+		mine = map_anon(4096);
+		_exit(foreign_calls(fd, &s, mine));
+	}
+	close(sv[1]);
+	ASSERT_EQ(0, send_fd(sv[0], self->t.fd));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	close(sv[0]);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_TRUE(tvalid(&self->t, &s));
+	ASSERT_EQ(0, trelease(&self->t, s.handle));
+}
+
+TEST(close_releases_everything)
+{
+	long long held = pins_held();
+	long vmpin = proc_status_kb("VmPin");
+	size_t len = 64 * page_size();
+	struct tether_secure s;
+	struct tctx t;
+	char *buf;
+	int i;
+
+	ASSERT_EQ(0, tctx_open(&t));
+	buf = map_anon(len);
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(0, tsecure(&t, buf + i * page_size(), page_size(),
+				     TETHER_SECURE_PIN | (i & 1 ? TETHER_SECURE_WRITE : 0),
+				     0, &s));
+	ASSERT_EQ(held + 64, pins_held());
+	ASSERT_EQ(vmpin + 256, proc_status_kb("VmPin"));
+	tctx_close(&t);
+	ASSERT_EQ(held, pins_held());
+	ASSERT_EQ(vmpin, proc_status_kb("VmPin"));
+	munmap(buf, len);
+}
+
+/* A child that secures and pins, then ends as @how says; pins must come back. */
+static int child_with_pins(int how)
+{
+	size_t len = 32 * page_size();
+	struct tether_secure s;
+	struct tctx t;
+	char *buf;
+
+	if (tctx_open(&t))
+		return 30;
+	buf = map_anon(len);
+	if (tsecure(&t, buf, len, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 1, &s))
+		return 31;
+	switch (how) {
+	case 0: /* exit with the fd open */
+		return 0;
+	case 1: /* killed */
+		kill(getpid(), SIGKILL);
+		pause();
+		return 32;
+	case 2: /* exec with the fd inherited (no close-on-exec) */
+		if (fcntl(t.fd, F_SETFD, 0))
+			return 33;
+		execl("/bin/true", "true", (char *)NULL);
+		return 34;
+	}
+	return 35;
+}
+
+TEST(exit_kill_exec_leave_no_pins)
+{
+	long long held = pins_held();
+	int how, status;
+
+	for (how = 0; how < 3; how++) {
+		pid_t pid = fork();
+
+		ASSERT_LE(0, pid);
+		if (pid == 0)
+			_exit(child_with_pins(how));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		if (how == 1) {
+			ASSERT_TRUE(WIFSIGNALED(status));
+		} else {
+			ASSERT_TRUE(WIFEXITED(status));
+			ASSERT_EQ(0, WEXITSTATUS(status));
+		}
+		ASSERT_EQ(held, pins_held()) TH_LOG("case %d leaked pins", how);
+	}
+}
+
+/* The debugfs line of the context owned by @pid, or -1. */
+static int debugfs_line(pid_t pid, char *line, size_t len)
+{
+	FILE *f = fopen("/sys/kernel/debug/tether/contexts", "r");
+	int found = -1;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, len, f)) {
+		if (atoi(line) == pid) {
+			found = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+TEST(exit_reported_and_debugfs_view)
+{
+	unsigned long long regions, pinned, secured, released, inval, events;
+	int sv[2], fd, status;
+	char line[512], comm[64];
+	pid_t pid;
+
+	if (access("/sys/kernel/debug/tether/contexts", R_OK))
+		SKIP(return, "debugfs not mounted");
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct tether_secure s;
+		struct tctx t;
+		char *buf;
+		int i;
+
+		close(sv[0]);
+		if (tctx_open(&t))
+			_exit(40);
+		buf = map_anon(3 * page_size());
+		for (i = 0; i < 3; i++)
+			if (tsecure(&t, buf + i * page_size(), page_size(),
+				    TETHER_SECURE_PIN, i, &s))
+				_exit(41);
+		/* the parent keeps the context open after this process exits */
+		_exit(send_fd(sv[1], t.fd) ? 42 : 0);
+	}
+	close(sv[1]);
+	fd = recv_fd(sv[0]);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	/* the exit invalidated all three; their pins stay until the close */
+	ASSERT_EQ(0, debugfs_line(pid, line, sizeof(line)));
+	ASSERT_EQ(7, sscanf(line, "%*d %63s %llu %llu %llu %llu %llu %llu", comm,
+			    &regions, &pinned, &secured, &released, &inval, &events));
+	ASSERT_EQ(3, regions);
+	ASSERT_EQ(3, pinned);
+	ASSERT_EQ(3, secured);
+	ASSERT_EQ(3, inval);
+	ASSERT_EQ(3, events);
+	close(fd);
+	close(sv[0]);
+	ASSERT_EQ(-1, debugfs_line(pid, line, sizeof(line)));
+}
+
+/* The size rules, for every ioctl struct: min - 1 → EINVAL, tail → E2BIG. */
+TEST_F(sec, size_boundaries_all)
+{
+	static const struct {
+		unsigned long cmd;
+		size_t size;
+	} ops[] = {
+		{ TETHER_IOC_GET_INFO, sizeof(struct tether_info) },
+		{ TETHER_IOC_SECURE, sizeof(struct tether_secure) },
+		{ TETHER_IOC_RELEASE, sizeof(struct tether_release) },
+		{ TETHER_IOC_RELEASE_BATCH, sizeof(struct tether_release_batch) },
+		{ TETHER_IOC_REARM, sizeof(struct tether_rearm) },
+		{ TETHER_IOC_GET_STATS, sizeof(struct tether_stats) },
+	};
+	union {
+		struct {
+			uint32_t size;
+			uint32_t flags;
+		};
+		unsigned char bytes[512];
+	} buf;
+	size_t i;
+
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		memset(&buf, 0, sizeof(buf));
+		buf.size = ops[i].size - 1;
+		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf)
+			TH_LOG("op %zu: size - 1", i);
+		buf.size = 4;
+		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf);
+		memset(&buf, 0, sizeof(buf));
+		buf.size = ops[i].size + 16;
+		buf.bytes[ops[i].size + 15] = 1;
+		ASSERT_IOCTL_ERR(E2BIG, self->t.fd, ops[i].cmd, &buf)
+			TH_LOG("op %zu: non-zero tail", i);
+		memset(&buf, 0, sizeof(buf));
+		buf.size = ops[i].size;
+		buf.flags = 0x40000000; /* an unknown flag */
+		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf)
+			TH_LOG("op %zu: unknown flag", i);
+	}
+}
+
+TEST_HARNESS_MAIN

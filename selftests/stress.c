@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Concurrency: 8 threads secure, release and unmap for 30 s while a reader
+ * drains events with blocking read(), and a chaos thread replaces pages of a
+ * shared arena under secures in flight. At the end every event is accounted
+ * for:
+ *
+ * - a range unmapped by its own thread while secured has exactly one event,
+ *   and its validity word changed before munmap() returned;
+ * - a range released before its memory was unmapped has none;
+ * - an arena range whose page was replaced after TETHER_IOC_SECURE returned
+ *   is invalidated (and has its one event); one secured while the page was
+ *   being replaced either failed or is handled like any other;
+ * - no handle has two events, no event names an unknown handle, and the
+ *   kernel's counters agree (events queued == events read, none dropped).
+ *
+ * Transparent huge pages are off for this process (see the test body).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/prctl.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "tether_test.h"
+
+#define WORKERS 8
+#define SECONDS 30
+#define MAX_HANDLES (1 << 21)
+#define ARENA_PAGES 64
+
+enum expect { EXPECT_NONE = 1, EXPECT_ONE, EXPECT_ANY, EXPECT_ONE_IF_INVALID };
+
+struct stress {
+	struct tctx t;
+	atomic_int stop;
+	/* per handle: what the workers expect, and what the reader saw */
+	_Atomic unsigned char expect[MAX_HANDLES];
+	_Atomic unsigned char seen[MAX_HANDLES];
+	atomic_ullong events_read;
+	atomic_ullong secures, arena_secures, arena_replaced_after, secure_failures;
+	atomic_int errors;
+	char *arena;
+	/* per arena page: replacements started / finished by the chaos thread */
+	atomic_ullong started[ARENA_PAGES], done[ARENA_PAGES];
+};
+
+static void fail(struct stress *st, const char *what, uint64_t handle)
+{
+	if (atomic_fetch_add(&st->errors, 1) < 10)
+		fprintf(stderr, "stress: %s (handle %llu)\n", what, (unsigned long long)handle);
+}
+
+static void *reader(void *arg)
+{
+	struct stress *st = arg;
+	struct tether_event ev[64];
+	ssize_t n;
+	int i;
+
+	for (;;) {
+		n = read(st->t.fd, ev, sizeof(ev));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(st, "read failed", 0);
+			return NULL;
+		}
+		for (i = 0; i < n / (ssize_t)sizeof(ev[0]); i++) {
+			if (ev[i].type == TETHER_EVENT_OVERFLOW) {
+				fail(st, "ring overflowed", 0);
+				continue;
+			}
+			if (ev[i].cookie == UINT64_MAX) /* the stop marker */
+				return NULL;
+			if (ev[i].handle >= MAX_HANDLES) {
+				fail(st, "handle out of range", ev[i].handle);
+				continue;
+			}
+			if (atomic_fetch_add(&st->seen[ev[i].handle], 1))
+				fail(st, "two events for one handle", ev[i].handle);
+			atomic_fetch_add(&st->events_read, 1);
+		}
+	}
+}
+
+static void expect(struct stress *st, uint64_t handle, enum expect e)
+{
+	if (handle < MAX_HANDLES)
+		atomic_store(&st->expect[handle], e);
+	else
+		fail(st, "too many handles for the test's table", handle);
+}
+
+/* Own ranges: secure, then either unmap (one event) or release first (none). */
+static void own_range(struct stress *st, unsigned int *seed)
+{
+	size_t ps = page_size(), n = 1 + rand_r(seed) % 8;
+	uint32_t flags = rand_r(seed) % 4;
+	struct tether_secure s;
+	char *p = map_anon(n * ps);
+
+	if (p == MAP_FAILED) {
+		fail(st, "mmap", 0);
+		return;
+	}
+	if (tsecure(&st->t, p, n * ps, flags, 0, &s)) {
+		fail(st, "secure of own memory", 0);
+		munmap(p, n * ps);
+		return;
+	}
+	atomic_fetch_add(&st->secures, 1);
+	if (rand_r(seed) % 2) {
+		size_t k = rand_r(seed) % n;
+
+		expect(st, s.handle, EXPECT_ONE);
+		munmap(p + k * ps, ps);
+		if (tvalid(&st->t, &s))
+			fail(st, "still valid after munmap returned", s.handle);
+		if (trelease(&st->t, s.handle))
+			fail(st, "release", s.handle);
+		/*
+		 * Only what is left: another thread's mmap() may already
+		 * have been placed in the hole.
+		 */
+		if (k)
+			munmap(p, k * ps);
+		if (k + 1 < n)
+			munmap(p + (k + 1) * ps, (n - k - 1) * ps);
+	} else {
+		expect(st, s.handle, EXPECT_NONE);
+		if (trelease(&st->t, s.handle))
+			fail(st, "release", s.handle);
+		munmap(p, n * ps);
+	}
+}
+
+/* Arena ranges: pages replaced by the chaos thread at any moment. */
+static void arena_range(struct stress *st, unsigned int *seed)
+{
+	size_t ps = page_size();
+	unsigned int pg = rand_r(seed) % ARENA_PAGES;
+	uint32_t flags = rand_r(seed) % 4;
+	unsigned long long s1, d2;
+	struct tether_secure s;
+	int ret, valid;
+
+	ret = tsecure(&st->t, st->arena + pg * ps, ps, flags, 0, &s);
+	if (ret) {
+		/* the page was being replaced under us */
+		if (ret != -EAGAIN && ret != -EFAULT)
+			fail(st, "unexpected secure error", 0);
+		atomic_fetch_add(&st->secure_failures, 1);
+		return;
+	}
+	s1 = atomic_load(&st->started[pg]);
+	atomic_fetch_add(&st->arena_secures, 1);
+	usleep(rand_r(seed) % 500);
+	d2 = atomic_load(&st->done[pg]);
+	valid = tvalid(&st->t, &s);
+	if (d2 > s1) {
+		/* a replacement started after secure returned, and finished */
+		atomic_fetch_add(&st->arena_replaced_after, 1);
+		if (valid)
+			fail(st, "arena page replaced but the range is still valid", s.handle);
+	}
+	expect(st, s.handle, valid ? EXPECT_ANY : EXPECT_ONE);
+	if (trelease(&st->t, s.handle))
+		fail(st, "release", s.handle);
+}
+
+static void *worker(void *arg)
+{
+	struct stress *st = arg;
+	unsigned int seed = (unsigned int)(uintptr_t)pthread_self();
+
+	while (!atomic_load(&st->stop)) {
+		if (rand_r(&seed) % 3)
+			own_range(st, &seed);
+		else
+			arena_range(st, &seed);
+	}
+	return NULL;
+}
+
+static void *chaos(void *arg)
+{
+	struct stress *st = arg;
+	unsigned int seed = 12345;
+	size_t ps = page_size();
+
+	while (!atomic_load(&st->stop)) {
+		unsigned int pg = rand_r(&seed) % ARENA_PAGES;
+		char *p;
+
+		atomic_fetch_add(&st->started[pg], 1);
+		p = mmap(st->arena + pg * ps, ps, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (p == MAP_FAILED)
+			fail(st, "chaos mmap", 0);
+		else
+			*p = 1;
+		atomic_fetch_add(&st->done[pg], 1);
+	}
+	return NULL;
+}
+
+/* (the harness has a timeout only for fixture tests) */
+FIXTURE(stress) {
+	int unused;
+};
+
+FIXTURE_SETUP(stress)
+{
+}
+
+FIXTURE_TEARDOWN(stress)
+{
+}
+
+TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
+{
+	pthread_t workers[WORKERS], rd, ch;
+	struct tether_secure stop_s;
+	struct tether_stats kst;
+	struct stress *st;
+	uint64_t h, ones = 0;
+	int i;
+
+	/*
+	 * Neighbouring small mappings can share a transparent huge page; one
+	 * thread's munmap() then splits it and the others' ranges get the
+	 * conservative CLEAR that events.c documents. Keep exact accounting.
+	 */
+	ASSERT_EQ(0, prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0));
+	st = calloc(1, sizeof(*st));
+	ASSERT_NE(NULL, st);
+	if (tctx_open(&st->t))
+		SKIP(free(st); return, "tether.ko not loaded");
+	st->arena = map_anon(ARENA_PAGES * page_size());
+	ASSERT_NE(MAP_FAILED, st->arena);
+
+	ASSERT_EQ(0, pthread_create(&rd, NULL, reader, st));
+	ASSERT_EQ(0, pthread_create(&ch, NULL, chaos, st));
+	for (i = 0; i < WORKERS; i++)
+		ASSERT_EQ(0, pthread_create(&workers[i], NULL, worker, st));
+	sleep(SECONDS);
+	atomic_store(&st->stop, 1);
+	for (i = 0; i < WORKERS; i++)
+		pthread_join(workers[i], NULL);
+	pthread_join(ch, NULL);
+	/* a last event with a marker cookie stops the reader after the rest */
+	ASSERT_EQ(0, tsecure(&st->t, st->arena, page_size(), 0, UINT64_MAX, &stop_s));
+	munmap(st->arena, ARENA_PAGES * page_size());
+	pthread_join(rd, NULL);
+
+	for (h = 1; h < stop_s.handle && h < MAX_HANDLES; h++) {
+		unsigned char e = atomic_load(&st->expect[h]);
+		unsigned char n = atomic_load(&st->seen[h]);
+
+		if (e == EXPECT_ONE && n != 1)
+			fail(st, "expected one event", h);
+		else if (e == EXPECT_NONE && n != 0)
+			fail(st, "expected no event", h);
+		else if (!e && n)
+			fail(st, "event for a handle never handed out", h);
+		ones += n;
+	}
+	ASSERT_EQ(0, tstats(&st->t, &kst));
+	TH_LOG("%llu own secures, %llu arena secures (%llu failed while the page was replaced, %llu replaced afterwards), %llu events, %llu retried secures",
+	       (unsigned long long)atomic_load(&st->secures),
+	       (unsigned long long)atomic_load(&st->arena_secures),
+	       (unsigned long long)atomic_load(&st->secure_failures),
+	       (unsigned long long)atomic_load(&st->arena_replaced_after),
+	       (unsigned long long)atomic_load(&st->events_read),
+	       (unsigned long long)kst.retries);
+	ASSERT_EQ(0, atomic_load(&st->errors));
+	ASSERT_EQ(0, kst.dropped);
+	ASSERT_EQ(kst.events, atomic_load(&st->events_read) + 1); /* + the stop marker */
+	ASSERT_EQ(kst.invalidated, kst.events);
+	ASSERT_EQ(ones, atomic_load(&st->events_read));
+	ASSERT_LT(1000, atomic_load(&st->secures));
+	ASSERT_EQ(1, kst.regions); /* the stop range */
+	tctx_close(&st->t);
+	free(st);
+}
+
+TEST_HARNESS_MAIN
