@@ -80,7 +80,18 @@ $(LIB_A): $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-tests: $(TEST_BINS)
+# the library's tests again under AddressSanitizer and UBSan, with the
+# library's sources built into them the same way
+SAN_TESTS := cache
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_BINS := $(SAN_TESTS:%=$(B)/selftests/%_asan)
+
+tests: $(TEST_BINS) $(SAN_BINS)
+
+$(B)/selftests/%_asan: selftests/%.c $(LIB_SRCS) $(wildcard selftests/*.h libprovider/*.h) include/uapi/linux/tether.h | $(KSRC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) -I$(KSRC)/tools/testing/selftests -O1 -g $(SAN_FLAGS) $(TEST_WFLAGS) \
+		-o $@ $< $(LIB_SRCS) $(TEST_LIBS)
 
 $(B)/selftests/%: selftests/%.c $(wildcard selftests/*.h) include/uapi/linux/tether.h $(LIB_A) | $(KSRC)
 	@mkdir -p $(@D)

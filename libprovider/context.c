@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* libtether: opening /dev/tether and the version handshake. */
+/*
+ * libtether: opening /dev/tether, the version handshake, secured ranges and
+ * the event ring.
+ *
+ * The ring and the validity table are mapped once at open. Memory ordering
+ * follows linux/tether.h ("Shared memory"): the producer position is read
+ * with an acquire load (pairs with the kernel's release store after it wrote
+ * the record), the consumer position is published with a release store
+ * (pairs with the kernel's acquire load before it reuses a slot).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tether_private.h"
@@ -20,6 +30,30 @@ int tether_do_ioctl(int fd, unsigned long cmd, void *arg)
 		ret = ioctl(fd, cmd, arg);
 	} while (ret < 0 && errno == EINTR);
 	return ret < 0 ? -errno : 0;
+}
+
+static int tether_map(struct tether_context *ctx)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+
+	ctx->cons = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, ctx->fd,
+			 ctx->info.consumer_offset);
+	if (ctx->cons == MAP_FAILED)
+		return -errno;
+	ctx->shared = mmap(NULL, ctx->info.shared_size, PROT_READ, MAP_SHARED,
+			   ctx->fd, ctx->info.shared_offset);
+	if (ctx->shared == MAP_FAILED) {
+		int err = -errno;
+
+		munmap(ctx->cons, ps);
+		return err;
+	}
+	ctx->hdr = ctx->shared;
+	ctx->events = (const struct tether_event *)((const char *)ctx->shared +
+						    ctx->hdr->events_offset);
+	ctx->validity = (const uint64_t *)((const char *)ctx->shared +
+					   ctx->hdr->validity_offset);
+	return 0;
 }
 
 TETHER_EXPORT struct tether_context *tether_open(void)
@@ -48,10 +82,18 @@ TETHER_EXPORT struct tether_context *tether_open(void)
 			strerror(err));
 		goto err_close;
 	}
-	if (ctx->info.abi_version != TETHER_ABI_VERSION) {
-		fprintf(stderr, "libtether: %s speaks ABI %u, this library ABI %u\n",
-			TETHER_PATH, ctx->info.abi_version, TETHER_ABI_VERSION);
+	if (ctx->info.abi_version != TETHER_ABI_VERSION ||
+	    !(ctx->info.features & TETHER_FEATURE_SECURE)) {
+		fprintf(stderr, "libtether: %s speaks ABI %u (features 0x%llx), this library ABI %u with securing\n",
+			TETHER_PATH, ctx->info.abi_version,
+			(unsigned long long)ctx->info.features, TETHER_ABI_VERSION);
 		err = EPROTO;
+		goto err_close;
+	}
+	err = -tether_map(ctx);
+	if (err) {
+		fprintf(stderr, "libtether: cannot map the %s ring: %s\n", TETHER_PATH,
+			strerror(err));
 		goto err_close;
 	}
 	return ctx;
@@ -70,6 +112,8 @@ TETHER_EXPORT int tether_close(struct tether_context *ctx)
 
 	if (!ctx)
 		return 0;
+	munmap(ctx->shared, ctx->info.shared_size);
+	munmap(ctx->cons, sysconf(_SC_PAGESIZE));
 	if (close(ctx->fd))
 		ret = -errno;
 	free(ctx);
@@ -85,4 +129,81 @@ TETHER_EXPORT int tether_query(struct tether_context *ctx, struct tether_info *i
 TETHER_EXPORT int tether_fd(const struct tether_context *ctx)
 {
 	return ctx->fd;
+}
+
+TETHER_EXPORT int tether_secure(struct tether_context *ctx, const void *addr,
+				size_t length, uint32_t flags, uint64_t cookie,
+				struct tether_range *range)
+{
+	struct tether_secure s = {
+		.size = sizeof(s),
+		.flags = flags,
+		.addr = (uintptr_t)addr,
+		.length = length,
+		.cookie = cookie,
+	};
+	int ret;
+
+	ret = tether_do_ioctl(ctx->fd, TETHER_IOC_SECURE, &s);
+	if (ret)
+		return ret;
+	range->handle = s.handle;
+	range->generation = s.generation;
+	range->slot = s.slot;
+	range->reserved = 0;
+	return 0;
+}
+
+TETHER_EXPORT int tether_release(struct tether_context *ctx, uint64_t handle)
+{
+	struct tether_release r = { .size = sizeof(r), .handle = handle };
+
+	return tether_do_ioctl(ctx->fd, TETHER_IOC_RELEASE, &r);
+}
+
+TETHER_EXPORT int tether_range_valid(const struct tether_context *ctx,
+				     const struct tether_range *range)
+{
+	/* the kernel changes the word before the mapping changes */
+	return __atomic_load_n(&ctx->validity[range->slot], __ATOMIC_ACQUIRE) ==
+	       range->generation;
+}
+
+TETHER_EXPORT uint64_t tether_events_pending(const struct tether_context *ctx)
+{
+	/* pairs with the kernel's release store of producer */
+	return __atomic_load_n(&ctx->hdr->producer, __ATOMIC_ACQUIRE) -
+	       __atomic_load_n(&ctx->cons->consumer, __ATOMIC_RELAXED);
+}
+
+TETHER_EXPORT int tether_next_event(struct tether_context *ctx, struct tether_event *ev)
+{
+	uint64_t cons = __atomic_load_n(&ctx->cons->consumer, __ATOMIC_RELAXED);
+	/* pairs with the kernel's release store of producer */
+	uint64_t prod = __atomic_load_n(&ctx->hdr->producer, __ATOMIC_ACQUIRE);
+
+	if (cons == prod)
+		return 0;
+	*ev = ctx->events[cons & (ctx->hdr->entries - 1)];
+	/* pairs with the kernel's acquire load before it reuses the slot */
+	__atomic_store_n(&ctx->cons->consumer, cons + 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
+TETHER_EXPORT int tether_rearm(struct tether_context *ctx, uint64_t *dropped)
+{
+	struct tether_rearm r = { .size = sizeof(r) };
+	int ret;
+
+	ret = tether_do_ioctl(ctx->fd, TETHER_IOC_REARM, &r);
+	if (!ret && dropped)
+		*dropped = r.dropped;
+	return ret;
+}
+
+TETHER_EXPORT int tether_get_stats(struct tether_context *ctx, struct tether_stats *stats)
+{
+	memset(stats, 0, sizeof(*stats));
+	stats->size = sizeof(*stats);
+	return tether_do_ioctl(ctx->fd, TETHER_IOC_GET_STATS, stats);
 }

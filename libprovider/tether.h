@@ -1,35 +1,47 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libtether: the userspace side of /dev/tether.
+ * libtether: the userspace side of /dev/tether, and an RDMA registration
+ * cache over libibverbs that is never stale.
  *
  * Conventions, as in libibverbs: calls that return a pointer return NULL and
- * set errno on failure; calls that return int return 0 or a negative errno.
- * Symbols are versioned (TETHER_1.0); see libprovider/libtether.map.
+ * set errno on failure; calls that return int return 0 (or a count) or a
+ * negative errno. Symbols are versioned (TETHER_1.0, libprovider/libtether.map).
+ *
+ * Threads: a context and a cache may be used from any number of threads of
+ * the process that created them. Neither may be used in a forked child (as
+ * with libibverbs resources); the parent is unaffected by the fork.
  */
 #ifndef _TETHER_H
 #define _TETHER_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <infiniband/verbs.h>
 #include <linux/tether.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* ---- Context ------------------------------------------------------------ */
+
 /* An open /dev/tether: one context bound to the calling process. */
 struct tether_context;
 
 /**
- * tether_open() - open /dev/tether and check that its ABI is usable
+ * tether_open() - open /dev/tether, check its ABI and map its shared memory
  *
  * Return: a context, or NULL with errno set: ENODEV when /dev/tether does
  * not exist (tether.ko is not loaded), EACCES when it cannot be opened,
- * EPROTO when the module speaks another ABI version, ENOMEM. On failure one
- * line naming the problem is written to stderr.
+ * EPROTO when the module speaks another ABI version or lacks the securing
+ * feature, ENOMEM. On failure one line naming the problem goes to stderr.
  */
 struct tether_context *tether_open(void);
 
 /**
- * tether_close() - release everything the context holds and free it
+ * tether_close() - release every range the context holds and free it
  * @ctx: the context; NULL is allowed and does nothing
  *
  * Return: 0, or a negative errno from close(2).
@@ -37,21 +49,298 @@ struct tether_context *tether_open(void);
 int tether_close(struct tether_context *ctx);
 
 /**
- * tether_query() - the module's handshake answer
+ * tether_query() - the module's handshake answer (ABI version, features,
+ * ring and table sizes)
  * @ctx: the context
- * @info: filled with the ABI version and the supported features
+ * @info: filled in
  *
- * Return: 0 or a negative errno.
+ * Return: 0.
  */
 int tether_query(struct tether_context *ctx, struct tether_info *info);
 
 /**
- * tether_fd() - the context's file descriptor, to wait on with poll/epoll
+ * tether_fd() - the context's file descriptor, to wait for events with
+ * poll/epoll (EPOLLIN while events wait)
  * @ctx: the context
  *
  * Return: the descriptor; it stays owned by the context.
  */
 int tether_fd(const struct tether_context *ctx);
+
+/* ---- Secured ranges ----------------------------------------------------- */
+
+/* A secured range, as TETHER_IOC_SECURE returned it. */
+struct tether_range {
+	uint64_t handle;
+	uint64_t generation;
+	uint32_t slot;
+	uint32_t reserved;
+};
+
+/**
+ * tether_secure() - watch (and with TETHER_SECURE_PIN, pin) a range of the
+ * caller's memory
+ * @ctx: the context
+ * @addr: start of the range
+ * @length: its length in bytes
+ * @flags: enum tether_secure_flags
+ * @cookie: any value; returned in the range's events
+ * @range: filled in on success
+ *
+ * Return: 0, or the negative errno of TETHER_IOC_SECURE (linux/tether.h).
+ */
+int tether_secure(struct tether_context *ctx, const void *addr, size_t length,
+		  uint32_t flags, uint64_t cookie, struct tether_range *range);
+
+/**
+ * tether_release() - stop watching a range and unpin it
+ * @ctx: the context
+ * @handle: the range's handle
+ *
+ * Return: 0, or -ENOENT for a handle the context does not hold.
+ */
+int tether_release(struct tether_context *ctx, uint64_t handle);
+
+/**
+ * tether_range_valid() - has the mapping under the range stayed the same?
+ * @ctx: the context
+ * @range: a range secured on @ctx
+ *
+ * One load from shared memory; no system call, no lock.
+ *
+ * Return: 1 while valid, 0 once invalidated or released.
+ */
+int tether_range_valid(const struct tether_context *ctx,
+		       const struct tether_range *range);
+
+/* ---- Events ------------------------------------------------------------- */
+
+/**
+ * tether_events_pending() - "anything new?": one load, no system call
+ * @ctx: the context
+ *
+ * Return: the number of events waiting in the ring.
+ */
+uint64_t tether_events_pending(const struct tether_context *ctx);
+
+/**
+ * tether_next_event() - take the next event from the shared ring
+ * @ctx: the context
+ * @ev: filled in
+ *
+ * No system call. One consumer at a time: callers serialize (the
+ * registration cache does this itself for its context).
+ *
+ * Return: 1 if an event was taken, 0 if the ring is empty.
+ */
+int tether_next_event(struct tether_context *ctx, struct tether_event *ev);
+
+/**
+ * tether_rearm() - restart the ring after a TETHER_EVENT_OVERFLOW record
+ * @ctx: the context
+ * @dropped: if not NULL, the number of events dropped since the overflow
+ *
+ * Return: 0 or a negative errno.
+ */
+int tether_rearm(struct tether_context *ctx, uint64_t *dropped);
+
+/**
+ * tether_get_stats() - the context's kernel counters
+ * @ctx: the context
+ * @stats: filled in
+ *
+ * Return: 0 or a negative errno.
+ */
+int tether_get_stats(struct tether_context *ctx, struct tether_stats *stats);
+
+/* ---- Registration cache ------------------------------------------------- */
+
+/* A registration cache bound to one protection domain. */
+struct tether_cache;
+
+/* A registration handed out by tether_cache_get(); read-only for the user. */
+struct tether_mr {
+	struct ibv_mr *mr;	/* the verbs registration */
+	uint32_t lkey;
+	uint32_t rkey;
+	void *addr;		/* start of the registered range (page aligned) */
+	size_t length;		/* length of the registered range */
+	int access;		/* enum ibv_access_flags it was registered with */
+};
+
+/* Why an entry left the cache (the eviction callback's @reason). */
+enum tether_evict_reason {
+	TETHER_EVICT_INVALIDATED = 0,	/* the mapping under it changed */
+	TETHER_EVICT_OVERFLOW = 1,	/* the event ring overflowed: all entries */
+	TETHER_EVICT_CAPACITY = 2,	/* least recently used, to make room */
+	TETHER_EVICT_FLUSH = 3,		/* tether_cache_flush() */
+	TETHER_EVICT_DESTROY = 4,	/* tether_cache_destroy() */
+	TETHER_EVICT_REASONS = 5,
+};
+
+/* Bits of tether_cache_attr.comp_mask: which fields are set. */
+enum tether_cache_attr_mask {
+	TETHER_CACHE_ATTR_FLAGS = 1 << 0,
+	TETHER_CACHE_ATTR_MAX_ENTRIES = 1 << 1,
+	TETHER_CACHE_ATTR_MAX_BYTES = 1 << 2,
+	TETHER_CACHE_ATTR_ACCESS_POLICY = 1 << 3,
+	TETHER_CACHE_ATTR_EVICT_CB = 1 << 4,
+	TETHER_CACHE_ATTR_RESERVED = 1 << 5,
+};
+
+/* tether_cache_attr.flags */
+enum tether_cache_flags {
+	/*
+	 * No caching: every get registers, every put deregisters. Allowed
+	 * without /dev/tether (@ctx may be NULL). Also what TETHER_CACHE=0
+	 * selects.
+	 */
+	TETHER_CACHE_PASSTHROUGH = 1 << 0,
+	/*
+	 * A cache that ignores invalidations, as caches without kernel help
+	 * do. It hands out stale registrations; it exists only as a negative
+	 * control for tests and demos. Never use it for real work.
+	 */
+	TETHER_CACHE_UNSAFE_NO_INVALIDATION = 1 << 1,
+};
+
+/* tether_cache_attr.access_policy */
+enum tether_cache_access_policy {
+	/* register with the access asked for; reuse entries whose access covers it */
+	TETHER_CACHE_ACCESS_EXACT = 0,
+	/*
+	 * register with the access asked for plus @widen_access, so later gets
+	 * with other access hit; falls back to the asked access when the wider
+	 * registration is refused (read-only memory, say)
+	 */
+	TETHER_CACHE_ACCESS_WIDEN = 1,
+};
+
+/**
+ * typedef tether_evict_cb - called for every entry that leaves the cache
+ * @mr: the registration, still registered during the call
+ * @reason: why it leaves
+ * @arg: tether_cache_attr.evict_arg
+ *
+ * Runs with the cache's internal lock held: it must not call back into the
+ * cache. An entry in use when invalidated leaves at its last put.
+ */
+typedef void (*tether_evict_cb)(const struct tether_mr *mr,
+				enum tether_evict_reason reason, void *arg);
+
+/* Creation attributes; fields not named in @comp_mask take their defaults. */
+struct tether_cache_attr {
+	uint32_t comp_mask;	/* enum tether_cache_attr_mask */
+	uint32_t flags;		/* enum tether_cache_flags (default 0) */
+	uint32_t max_entries;	/* default 4096 */
+	uint32_t access_policy;	/* enum tether_cache_access_policy (default EXACT) */
+	uint64_t max_bytes;	/* default 0: no byte limit */
+	int widen_access;	/* for ACCESS_WIDEN (default LOCAL_WRITE|REMOTE_READ|REMOTE_WRITE) */
+	tether_evict_cb evict_cb;
+	void *evict_arg;
+};
+
+/**
+ * tether_cache_create() - a registration cache over @pd
+ * @ctx: the tether context that keeps it coherent; NULL only with
+ *	TETHER_CACHE_PASSTHROUGH (or TETHER_CACHE=0)
+ * @pd: the protection domain registrations are made in
+ * @attr: attributes, or NULL for the defaults
+ *
+ * The environment overrides the attributes: TETHER_CACHE=0 makes the cache
+ * a pass-through, TETHER_CACHE_MAX_ENTRIES and TETHER_CACHE_MAX_BYTES
+ * (suffixes k, m, g) set the limits, TETHER_CACHE_STATS=1 prints the
+ * statistics to stderr when the cache is destroyed.
+ *
+ * Return: the cache, or NULL with errno: EINVAL (no @pd; no @ctx without
+ * pass-through: the cache refuses to run unsafely; a bad attribute),
+ * EOPNOTSUPP (comp_mask bits this library does not know), ENOMEM.
+ */
+struct tether_cache *tether_cache_create(struct tether_context *ctx,
+					 struct ibv_pd *pd,
+					 const struct tether_cache_attr *attr);
+
+/**
+ * tether_cache_destroy() - deregister every entry and free the cache
+ * @cache: the cache; NULL does nothing
+ *
+ * Return: 0, or -EBUSY (nothing freed) while registrations are still in use.
+ */
+int tether_cache_destroy(struct tether_cache *cache);
+
+/**
+ * tether_cache_get() - a registration covering [addr, addr + length)
+ * @cache: the cache
+ * @addr: start of the buffer
+ * @length: its length
+ * @access: enum ibv_access_flags the registration must allow
+ *
+ * A hit (a valid cached entry covering the buffer with at least @access)
+ * takes no system call and no lock. A miss secures the page-rounded range
+ * with tether, registers it with ibv_reg_mr() and caches it. When the cache
+ * is full and every entry is in use, the registration is made uncached and
+ * deregistered at its put. Hold the result until the device is done with
+ * the buffer, then tether_cache_put() it.
+ *
+ * Return: the registration, or NULL with errno: EINVAL (length 0 or
+ * wrapping), EFAULT (memory not mapped, or not writable for a write access,
+ * as ibv_reg_mr() would fail), EAGAIN (the mapping kept changing during
+ * registration), or the errno of ibv_reg_mr().
+ */
+struct tether_mr *tether_cache_get(struct tether_cache *cache, void *addr,
+				   size_t length, int access);
+
+/**
+ * tether_cache_put() - done with a registration
+ * @cache: the cache
+ * @mr: what tether_cache_get() returned
+ *
+ * An entry invalidated while in use is deregistered at its last put.
+ *
+ * Return: 0, or the negative errno of ibv_dereg_mr() for an entry
+ * deregistered now.
+ */
+int tether_cache_put(struct tether_cache *cache, struct tether_mr *mr);
+
+/**
+ * tether_cache_flush() - deregister every entry not in use
+ * @cache: the cache
+ *
+ * Return: the number of entries deregistered.
+ */
+int tether_cache_flush(struct tether_cache *cache);
+
+/* Counters of a cache (tether_cache_query_stats()). */
+struct tether_cache_stats {
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t uncached;	/* registrations made uncached (cache full, all in use) */
+	uint64_t evictions[TETHER_EVICT_REASONS];	/* by enum tether_evict_reason */
+	uint64_t invalidations;	/* entries the kernel reported as changed */
+	uint64_t overflows;	/* ring overflows handled */
+	uint64_t retries;	/* registrations redone: the mapping changed meanwhile */
+	uint64_t entries;	/* cached now */
+	uint64_t entries_in_use;	/* cached and held by a get now */
+	uint64_t bytes_registered;	/* cached bytes now */
+};
+
+/**
+ * tether_cache_query_stats() - the cache's counters
+ * @cache: the cache
+ * @stats: filled in
+ *
+ * Return: 0.
+ */
+int tether_cache_query_stats(struct tether_cache *cache,
+			     struct tether_cache_stats *stats);
+
+/**
+ * tether_cache_print_stats() - one line of counters to @f (what
+ * TETHER_CACHE_STATS=1 prints)
+ * @cache: the cache
+ * @f: a stdio stream
+ */
+void tether_cache_print_stats(struct tether_cache *cache, FILE *f);
 
 #ifdef __cplusplus
 }

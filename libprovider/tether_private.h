@@ -10,6 +10,12 @@
 struct tether_context {
 	int fd;
 	struct tether_info info;
+	/* the consumer page (read-write) and the shared area (read-only) */
+	struct tether_ring_consumer *cons;
+	void *shared;
+	const struct tether_ring_header *hdr;
+	const struct tether_event *events;
+	const uint64_t *validity;
 };
 
 /* ioctl() that retries on EINTR; returns 0 or -errno. */

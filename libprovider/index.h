@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libtether: an interval index (a treap keyed by start address, each node
+ * carrying the largest end in its subtree) that finds a node covering
+ * [a, b) in O(log n), and that readers may search without a lock.
+ *
+ * Writers (insert, remove) hold the owner's lock and run inside a seqlock
+ * write section. Readers take a snapshot of the sequence, search, and check
+ * the sequence again; a search that raced a writer, or that went on for too
+ * long on a torn view, reports a retry. This is safe only because nodes are
+ * type-stable: their memory is never freed while the index exists, so a
+ * reader may follow a stale pointer but never into freed memory. A node a
+ * reader returns may since have been reused; the caller revalidates it
+ * after pinning it (see cache.c).
+ */
+#ifndef _TETHER_INDEX_H
+#define _TETHER_INDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Embedded in a cache entry; every field is read by lock-free readers. */
+struct tindex_node {
+	struct tindex_node *left;
+	struct tindex_node *right;
+	uintptr_t start;
+	uintptr_t end;
+	uintptr_t max_end;
+	uint32_t prio;
+};
+
+struct tindex {
+	struct tindex_node *root;
+	/* odd while a writer changes the tree */
+	uint64_t seq;
+	/* priority generator (writers only) */
+	uint32_t rng;
+};
+
+/* Does a node that covers the range also satisfy the caller? */
+typedef bool (*tindex_pred)(const struct tindex_node *n, const void *arg);
+
+void tindex_init(struct tindex *t);
+/* Writers: the caller holds the owner's lock; @n has start and end set. */
+void tindex_insert(struct tindex *t, struct tindex_node *n);
+void tindex_remove(struct tindex *t, struct tindex_node *n);
+
+/*
+ * A node with start <= @a, end >= @b and @pred true, or NULL. Lock-free
+ * callers pass @lockless: then *@retry is set when the answer cannot be
+ * trusted (a writer was active, or the search exceeded its step budget).
+ */
+struct tindex_node *tindex_find(const struct tindex *t, uintptr_t a, uintptr_t b,
+				tindex_pred pred, const void *arg, bool lockless,
+				bool *retry);
+
+#endif /* _TETHER_INDEX_H */

@@ -1,0 +1,1007 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libtether's registration cache on a real rxe device: after each way the
+ * memory under a cached registration can change, data moved with RDMA WRITE
+ * (buffer -> target) and RDMA READ (target -> buffer) through the cache is
+ * checked byte for byte.
+ *
+ * Every scenario runs twice (FIXTURE_VARIANT): with the coherent cache, where
+ * all data must be right, and with a cache that ignores invalidations (the
+ * negative control), which must get the same checks wrong wherever the
+ * mapping really changed: proof that the checks have teeth.
+ */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "rdma_loop.h"
+#include "tether.h"
+#include "tether_test.h"
+
+#define TARGET_LEN (2UL << 20)
+#define ACC_RW IBV_ACCESS_LOCAL_WRITE
+
+static void fill(void *p, size_t len, uint32_t seed)
+{
+	uint32_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 4; i++)
+		w[i] = seed * 0x9e3779b1u + (uint32_t)i;
+}
+
+static size_t mismatches(const void *p, size_t len, uint32_t seed)
+{
+	const uint32_t *w = p;
+	size_t i, bad = 0;
+
+	for (i = 0; i < len / 4; i++)
+		if (w[i] != seed * 0x9e3779b1u + (uint32_t)i)
+			bad++;
+	return bad * 4;
+}
+
+FIXTURE(cache) {
+	struct rdev dev;
+	struct rpair pair;
+	struct tether_context *ctx;
+	struct tether_cache *cache;
+	char *target;
+	struct ibv_mr *tmr;
+	uint32_t seed;
+};
+
+FIXTURE_VARIANT(cache) {
+	bool unsafe;
+};
+
+/* the coherent cache: every data check must pass */
+FIXTURE_VARIANT_ADD(cache, coherent) {
+	.unsafe = false,
+};
+
+/* the negative control: ignores invalidations, must fail the data checks */
+FIXTURE_VARIANT_ADD(cache, no_invalidation) {
+	.unsafe = true,
+};
+
+static struct tether_cache *make_cache(struct tether_context *ctx, struct ibv_pd *pd,
+				       bool unsafe, uint32_t max_entries)
+{
+	struct tether_cache_attr attr = {
+		.comp_mask = TETHER_CACHE_ATTR_FLAGS | TETHER_CACHE_ATTR_MAX_ENTRIES,
+		.flags = unsafe ? TETHER_CACHE_UNSAFE_NO_INVALIDATION : 0,
+		.max_entries = max_entries,
+	};
+
+	return tether_cache_create(ctx, pd, &attr);
+}
+
+FIXTURE_SETUP(cache)
+{
+	int ret = rdev_open(&self->dev, NULL);
+
+	if (ret == -ENODEV)
+		SKIP(return, "no rxe0 device");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, rpair_open(&self->pair, &self->dev));
+	self->target = mmap(NULL, TARGET_LEN, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->target);
+	self->tmr = ibv_reg_mr(self->dev.pd, self->target, TARGET_LEN,
+			       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+			       IBV_ACCESS_REMOTE_WRITE);
+	ASSERT_NE(NULL, self->tmr);
+	self->ctx = tether_open();
+	if (!self->ctx && errno == ENODEV)
+		SKIP(return, "tether.ko not loaded");
+	ASSERT_NE(NULL, self->ctx);
+	self->cache = make_cache(self->ctx, self->dev.pd, variant->unsafe, 4096);
+	ASSERT_NE(NULL, self->cache);
+	self->seed = 1;
+	/* glibc: keep big blocks on mmap and the heap untrimmed, as apps see it */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
+FIXTURE_TEARDOWN(cache)
+{
+	if (self->cache)
+		ASSERT_EQ(0, tether_cache_destroy(self->cache));
+	tether_close(self->ctx);
+	if (self->tmr)
+		ibv_dereg_mr(self->tmr);
+	if (self->target && self->target != MAP_FAILED)
+		munmap(self->target, TARGET_LEN);
+	rpair_close(&self->pair);
+	rdev_close(&self->dev);
+}
+
+/*
+ * Through a cache registration of [buf, buf + len): RDMA WRITE buf -> target
+ * and RDMA READ target -> buf, each with fresh data. Returns the number of
+ * wrong bytes (0: all right), or a negative errno if the get failed.
+ */
+static long xfer(FIXTURE_DATA(cache) *f, void *buf, size_t len)
+{
+	uint32_t s1 = ++f->seed, s2 = ++f->seed;
+	enum ibv_wc_status wcs;
+	struct tether_mr *mr;
+	long bad;
+	int ret;
+
+	fill(buf, len, s1);
+	mr = tether_cache_get(f->cache, buf, len, ACC_RW);
+	if (!mr)
+		return -errno;
+	memset(f->target, 0, len);
+	ret = rpair_rdma(&f->pair, IBV_WR_RDMA_WRITE, buf, mr->lkey,
+			 (uintptr_t)f->target, f->tmr->rkey, len, &wcs);
+	bad = ret ? (long)len : (long)mismatches(f->target, len, s1);
+	fill(f->target, len, s2);
+	ret = rpair_rdma(&f->pair, IBV_WR_RDMA_READ, buf, mr->lkey,
+			 (uintptr_t)f->target, f->tmr->rkey, len, &wcs);
+	bad += ret ? (long)len : (long)mismatches(buf, len, s2);
+	tether_cache_put(f->cache, mr);
+	return bad;
+}
+
+static struct tether_cache_stats cstats(struct tether_cache *c)
+{
+	struct tether_cache_stats st;
+
+	tether_cache_query_stats(c, &st);
+	return st;
+}
+
+/*
+ * After a change of the mapping: the coherent cache moves the right bytes,
+ * the negative control does not.
+ */
+#define ASSERT_DATA_AFTER_CHANGE(bad)                                            \
+	do {                                                                     \
+		long __b = (bad);                                                \
+		ASSERT_LE(0, __b) TH_LOG("get failed: %s", strerror(-__b));      \
+		if (variant->unsafe) {                                           \
+			ASSERT_LT(0, __b) TH_LOG("the negative control got it right: the check is blind"); \
+		} else {                                                         \
+			ASSERT_EQ(0, __b) TH_LOG("%ld wrong bytes", __b);        \
+		}                                                                \
+	} while (0)
+
+#define ASSERT_DATA_OK(bad)                                                      \
+	do {                                                                     \
+		long __b = (bad);                                                \
+		ASSERT_EQ(0, __b) TH_LOG("%ld (errno %ld)", __b, -__b);          \
+	} while (0)
+
+/* A fresh anonymous mapping at exactly @at. */
+static char *map_at(void *at, size_t len)
+{
+	char *p = mmap(at, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	return p == at ? p : MAP_FAILED;
+}
+
+TEST_F(cache, hit_after_miss)
+{
+	size_t len = 64 << 10;
+	char *buf = map_anon(len);
+	struct tether_cache_stats st;
+
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_DATA_OK(xfer(self, buf + 4096, 8192)); /* inside: a hit too */
+	st = cstats(self->cache);
+	ASSERT_EQ(1, st.misses);
+	ASSERT_EQ(2, st.hits);
+	ASSERT_EQ(1, st.entries);
+	ASSERT_EQ(len, st.bytes_registered);
+	ASSERT_EQ(0, st.entries_in_use);
+	munmap(buf, len);
+}
+
+TEST_F(cache, free_then_malloc_same_address)
+{
+	size_t len = 1 << 20;
+	uintptr_t was;
+	char *p, *q;
+
+#ifdef __SANITIZE_ADDRESS__
+	SKIP(return, "AddressSanitizer's quarantine never reuses an address at once");
+#endif
+	p = malloc(len);
+	ASSERT_NE(NULL, p);
+	ASSERT_DATA_OK(xfer(self, p, len));
+	was = (uintptr_t)p;
+	free(p);
+	q = malloc(len);
+	ASSERT_EQ(was, (uintptr_t)q) TH_LOG("malloc did not reuse the address");
+	ASSERT_DATA_AFTER_CHANGE(xfer(self, q, len));
+	free(q);
+}
+
+TEST_F(cache, free_then_malloc_heap_chunk_keeps)
+{
+	size_t len = 16 << 10;
+	struct tether_cache_stats st;
+	uintptr_t was;
+	char *p, *q;
+
+#ifdef __SANITIZE_ADDRESS__
+	SKIP(return, "AddressSanitizer's quarantine never reuses an address at once");
+#endif
+	p = malloc(len);
+	ASSERT_NE(NULL, p);
+	ASSERT_DATA_OK(xfer(self, p, len));
+	was = (uintptr_t)p;
+	free(p);
+	q = malloc(len);
+	ASSERT_EQ(was, (uintptr_t)q);
+	/* same heap pages: nothing changed, nothing evicted, all correct */
+	ASSERT_DATA_OK(xfer(self, q, len));
+	st = cstats(self->cache);
+	ASSERT_EQ(0, st.invalidations);
+	ASSERT_LE(1, st.hits);
+	free(q);
+}
+
+TEST_F(cache, munmap_then_mmap_same_address)
+{
+	size_t len = 256 << 10;
+	char *buf = map_anon(len);
+
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_EQ(0, munmap(buf, len));
+	ASSERT_EQ(buf, map_at(buf, len));
+	ASSERT_DATA_AFTER_CHANGE(xfer(self, buf, len));
+	if (!variant->unsafe)
+		ASSERT_EQ(1, cstats(self->cache).invalidations);
+	munmap(buf, len);
+}
+
+TEST_F(cache, partial_munmap_of_large_region)
+{
+	size_t len = 1 << 20, hole = 64 << 10;
+	char *buf = map_anon(len);
+
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_EQ(0, munmap(buf + len / 2, hole));
+	ASSERT_EQ(buf + len / 2, map_at(buf + len / 2, hole));
+	ASSERT_DATA_AFTER_CHANGE(xfer(self, buf, len));
+	munmap(buf, len);
+}
+
+TEST_F(cache, mremap_move)
+{
+	size_t len = 256 << 10;
+	char *buf = map_anon(len);
+	char *dst = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_EQ(dst, mremap(buf, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst));
+	ASSERT_DATA_OK(xfer(self, dst, len));
+	/* new memory where the old registration was */
+	ASSERT_EQ(buf, map_at(buf, len));
+	ASSERT_DATA_AFTER_CHANGE(xfer(self, buf, len));
+	munmap(buf, len);
+	munmap(dst, len);
+}
+
+TEST_F(cache, mremap_grow)
+{
+	size_t len = 256 << 10;
+	char *buf = map_anon(2 * len), *grown;
+
+	/* a neighbour right after forces the growth to move */
+	ASSERT_EQ(0, munmap(buf + len, len));
+	ASSERT_EQ(buf + len, map_at(buf + len, 4096));
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	grown = mremap(buf, len, 2 * len, MREMAP_MAYMOVE);
+	ASSERT_NE(MAP_FAILED, grown);
+	ASSERT_NE(buf, grown);
+	ASSERT_DATA_OK(xfer(self, grown, 2 * len));
+	ASSERT_EQ(buf, map_at(buf, len));
+	ASSERT_DATA_AFTER_CHANGE(xfer(self, buf, len));
+	munmap(buf, len + 4096);
+	munmap(grown, 2 * len);
+}
+
+TEST_F(cache, madv_dontneed_then_touch)
+{
+	size_t len = 256 << 10;
+	char *buf = map_anon(len);
+
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_EQ(0, madvise(buf, len, MADV_DONTNEED));
+	ASSERT_DATA_AFTER_CHANGE(xfer(self, buf, len));
+	munmap(buf, len);
+}
+
+TEST_F(cache, brk_shrink_then_grow)
+{
+	size_t len = 256 << 10;
+	void *blocks[8];
+	char *buf;
+	int i;
+
+	/*
+	 * Through glibc's sbrk(), so malloc's idea of the break stays right,
+	 * and with free heap below the break first, so the mallocs inside
+	 * ibv_reg_mr() and the cache do not grow the heap on top of ours.
+	 */
+	for (i = 0; i < 8; i++)
+		blocks[i] = malloc(64 << 10);
+	for (i = 0; i < 8; i++)
+		free(blocks[i]);
+	ASSERT_DATA_OK(xfer(self, self->target + TARGET_LEN / 2, 4096));
+	buf = sbrk(0);
+	ASSERT_NE((void *)-1, sbrk((4096 - ((uintptr_t)buf & 4095)) & 4095));
+	buf = sbrk(len);
+	ASSERT_NE((void *)-1, buf);
+	ASSERT_EQ(0, (uintptr_t)buf & 4095);
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_EQ(buf + len, sbrk(-(intptr_t)len));
+	ASSERT_EQ(buf, sbrk(len));
+	ASSERT_DATA_AFTER_CHANGE(xfer(self, buf, len));
+	ASSERT_EQ(buf + len, sbrk(-(intptr_t)len));
+}
+
+TEST_F(cache, mmap_fixed_over_cached_range)
+{
+	size_t len = 256 << 10;
+	char *buf = map_anon(len);
+
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_EQ(buf, mmap(buf, len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	ASSERT_DATA_AFTER_CHANGE(xfer(self, buf, len));
+	munmap(buf, len);
+}
+
+TEST_F(cache, mprotect_readonly_of_writable_entry)
+{
+	size_t len = 64 << 10;
+	char *buf = map_anon(len);
+	struct tether_mr *mr;
+	struct ibv_mr *direct;
+	int direct_errno;
+
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_EQ(0, mprotect(buf, len, PROT_READ));
+	/* what ibv_reg_mr() itself says about writable access to this memory */
+	direct = ibv_reg_mr(self->dev.pd, buf, len, ACC_RW);
+	direct_errno = errno;
+	ASSERT_EQ(NULL, direct);
+	mr = tether_cache_get(self->cache, buf, len, ACC_RW);
+	if (variant->unsafe) {
+		/* the negative control hands out the old writable registration */
+		ASSERT_NE(NULL, mr);
+		tether_cache_put(self->cache, mr);
+	} else {
+		ASSERT_EQ(NULL, mr);
+		ASSERT_EQ(direct_errno, errno);
+		/* reading is still fine: a read-only registration */
+		mr = tether_cache_get(self->cache, buf, len, 0);
+		ASSERT_NE(NULL, mr);
+		ASSERT_EQ(0, mr->access & ACC_RW);
+		memset(self->target, 0, len);
+		ASSERT_EQ(0, rpair_rdma(&self->pair, IBV_WR_RDMA_WRITE, buf, mr->lkey,
+					(uintptr_t)self->target, self->tmr->rkey, len, NULL));
+		ASSERT_EQ(0, memcmp(buf, self->target, len));
+		tether_cache_put(self->cache, mr);
+	}
+	munmap(buf, len);
+}
+
+TEST_F(cache, fork_then_parent_write_keeps)
+{
+	size_t len = 256 << 10;
+	char *buf = map_anon(len);
+	struct tether_cache_stats st;
+	int go[2], status;
+	pid_t pid;
+	char c;
+
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(go[1]);
+		_exit(read(go[0], &c, 1) == 0 ? 0 : 1);
+	}
+	close(go[0]);
+	/* the parent writes (xfer fills the buffer) while the child lives */
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	close(go[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	st = cstats(self->cache);
+	/* pinned pages stay with the parent: no eviction, all hits */
+	ASSERT_EQ(0, st.invalidations);
+	ASSERT_EQ(0, st.evictions[TETHER_EVICT_INVALIDATED]);
+	ASSERT_EQ(1, st.misses);
+	ASSERT_EQ(2, st.hits);
+	munmap(buf, len);
+}
+
+static void record_evict(const struct tether_mr *mr, enum tether_evict_reason reason,
+			 void *arg)
+{
+	uintptr_t *log = arg;
+
+	log[0]++;
+	log[1] = (uintptr_t)mr->addr;
+	log[2] = reason;
+}
+
+TEST_F(cache, in_use_entry_deregistered_at_last_put)
+{
+	size_t len = 64 << 10;
+	uintptr_t log[3] = { 0 };
+	struct tether_cache_attr attr = {
+		.comp_mask = TETHER_CACHE_ATTR_EVICT_CB | TETHER_CACHE_ATTR_FLAGS,
+		.flags = variant->unsafe ? TETHER_CACHE_UNSAFE_NO_INVALIDATION : 0,
+		.evict_cb = record_evict, .evict_arg = log,
+	};
+	struct tether_cache *c = tether_cache_create(self->ctx, self->dev.pd, &attr);
+	char *buf = map_anon(len), *other = map_anon(len);
+	struct tether_mr *mr, *mr2;
+	struct tether_cache_stats st;
+
+	if (variant->unsafe)
+		SKIP(tether_cache_destroy(c); return, "about invalidation");
+	ASSERT_NE(NULL, c);
+	mr = tether_cache_get(c, buf, len, ACC_RW);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, munmap(buf, len));
+	/* the next get drains the event: the held entry is invalid but kept */
+	mr2 = tether_cache_get(c, other, len, ACC_RW);
+	ASSERT_NE(NULL, mr2);
+	st = cstats(c);
+	ASSERT_EQ(1, st.invalidations);
+	ASSERT_EQ(0, log[0]);
+	/* both still registered and held; only mr2 can be handed out again */
+	ASSERT_EQ(2, st.entries);
+	ASSERT_EQ(2, st.entries_in_use);
+	ASSERT_EQ(0, tether_cache_put(c, mr));
+	ASSERT_EQ(1, log[0]);
+	ASSERT_EQ((uintptr_t)buf, log[1]);
+	ASSERT_EQ(TETHER_EVICT_INVALIDATED, log[2]);
+	st = cstats(c);
+	ASSERT_EQ(1, st.evictions[TETHER_EVICT_INVALIDATED]);
+	ASSERT_EQ(1, st.entries);
+	ASSERT_EQ(-EBUSY, tether_cache_destroy(c));
+	tether_cache_put(c, mr2);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	ASSERT_EQ(2, log[0]);
+	ASSERT_EQ(TETHER_EVICT_DESTROY, log[2]);
+	munmap(other, len);
+}
+
+TEST_F(cache, lru_eviction_at_capacity)
+{
+	size_t len = 16 << 10;
+	uintptr_t log[3] = { 0 };
+	struct tether_cache_attr attr = {
+		.comp_mask = TETHER_CACHE_ATTR_EVICT_CB | TETHER_CACHE_ATTR_MAX_ENTRIES |
+			     TETHER_CACHE_ATTR_FLAGS,
+		.flags = variant->unsafe ? TETHER_CACHE_UNSAFE_NO_INVALIDATION : 0,
+		.max_entries = 4,
+		.evict_cb = record_evict, .evict_arg = log,
+	};
+	struct tether_cache *c = tether_cache_create(self->ctx, self->dev.pd, &attr);
+	char *buf = map_anon(5 * len);
+	struct tether_mr *mr;
+	int i;
+
+	ASSERT_NE(NULL, c);
+	for (i = 0; i < 4; i++) {
+		mr = tether_cache_get(c, buf + i * len, len, ACC_RW);
+		ASSERT_NE(NULL, mr);
+		tether_cache_put(c, mr);
+	}
+	/* touch 0, 2 and 3 again: 1 is the least recently used */
+	for (i = 0; i < 4; i++) {
+		if (i == 1)
+			continue;
+		mr = tether_cache_get(c, buf + i * len, len, ACC_RW);
+		ASSERT_NE(NULL, mr);
+		tether_cache_put(c, mr);
+	}
+	mr = tether_cache_get(c, buf + 4 * len, len, ACC_RW);
+	ASSERT_NE(NULL, mr);
+	tether_cache_put(c, mr);
+	ASSERT_EQ(1, log[0]);
+	ASSERT_EQ((uintptr_t)(buf + len), log[1]);
+	ASSERT_EQ(TETHER_EVICT_CAPACITY, log[2]);
+	ASSERT_EQ(4, cstats(c).entries);
+	ASSERT_EQ(4, tether_cache_flush(c));
+	ASSERT_EQ(0, cstats(c).entries);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	munmap(buf, 5 * len);
+}
+
+TEST_F(cache, limits_reached_all_in_use)
+{
+	size_t len = 16 << 10;
+	struct tether_cache *c = make_cache(self->ctx, self->dev.pd, variant->unsafe, 4);
+	struct tether_cache *saved = self->cache;
+	struct tether_mr *held[4], *extra;
+	char *buf = map_anon(5 * len);
+	struct tether_cache_stats st;
+	int i;
+
+	ASSERT_NE(NULL, c);
+	for (i = 0; i < 4; i++) {
+		held[i] = tether_cache_get(c, buf + i * len, len, ACC_RW);
+		ASSERT_NE(NULL, held[i]);
+	}
+	/* full and all in use: an uncached registration that works */
+	self->cache = c;
+	ASSERT_DATA_OK(xfer(self, buf + 4 * len, len));
+	extra = tether_cache_get(c, buf + 4 * len, len, ACC_RW);
+	ASSERT_NE(NULL, extra);
+	st = cstats(c);
+	ASSERT_EQ(2, st.uncached);
+	ASSERT_EQ(4, st.entries);
+	ASSERT_EQ(4, st.entries_in_use);
+	ASSERT_EQ(-EBUSY, tether_cache_destroy(c));
+	ASSERT_EQ(0, tether_cache_put(c, extra));
+	for (i = 0; i < 4; i++)
+		tether_cache_put(c, held[i]);
+	self->cache = saved;
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	munmap(buf, 5 * len);
+}
+
+static int set_param(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/module/tether/parameters/%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+TEST_F_TIMEOUT(cache, ring_overflow_full_flush, 300)
+{
+	enum { N = 100 };
+	size_t len = 16 << 10;
+	struct tether_context *small;
+	struct tether_cache *c, *saved = self->cache;
+	struct tether_cache_stats st;
+	char *buf = map_anon(N * len);
+	int i;
+
+	if (set_param("ring_entries", "64"))
+		SKIP(return, "cannot set ring_entries (root?)");
+	small = tether_open();
+	set_param("ring_entries", "4096");
+	ASSERT_NE(NULL, small);
+	c = make_cache(small, self->dev.pd, variant->unsafe, 4096);
+	ASSERT_NE(NULL, c);
+	self->cache = c;
+	for (i = 0; i < N; i++)
+		ASSERT_DATA_OK(xfer(self, buf + i * len, len));
+	/* N changes without a get in between: the 64-entry ring overflows */
+	for (i = 0; i < N; i++) {
+		ASSERT_EQ(0, munmap(buf + i * len, len));
+		ASSERT_EQ(buf + i * len, map_at(buf + i * len, len));
+	}
+	if (variant->unsafe) {
+		long bad = 0;
+
+		for (i = 0; i < N; i++)
+			bad += xfer(self, buf + i * len, len);
+		ASSERT_LT(0, bad);
+	} else {
+		for (i = 0; i < N; i++)
+			ASSERT_DATA_OK(xfer(self, buf + i * len, len));
+		st = cstats(c);
+		ASSERT_EQ(1, st.overflows);
+		ASSERT_LE(N - 64, st.evictions[TETHER_EVICT_OVERFLOW]);
+		ASSERT_EQ(2 * N, st.misses);
+	}
+	self->cache = saved;
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	tether_close(small);
+	munmap(buf, N * len);
+}
+
+/* ---- no system call on a hit ------------------------------------------- */
+
+static volatile sig_atomic_t trapped;
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	trapped++;
+}
+
+/* Trap every system call but exit_group (the child's way out). */
+static int trap_all_syscalls(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_exit_group, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = f };
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+
+	if (sigaction(SIGSYS, &sa, NULL) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+TEST_F(cache, hits_make_no_system_call)
+{
+	size_t len = 64 << 10;
+	char *buf = map_anon(len);
+	struct tether_mr *mr;
+	int status, i;
+	pid_t pid;
+
+	if (variant->unsafe)
+		SKIP(return, "about the coherent cache");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* the parent's context is not ours: a fresh one */
+		struct tether_context *ctx = tether_open();
+		struct rdev dev;
+		struct tether_cache *c;
+
+		if (!ctx || rdev_open(&dev, NULL))
+			_exit(2);
+		c = make_cache(ctx, dev.pd, false, 64);
+		mr = c ? tether_cache_get(c, buf, len, ACC_RW) : NULL;
+		if (!mr)
+			_exit(3);
+		tether_cache_put(c, mr);
+		if (trap_all_syscalls())
+			_exit(4);
+		for (i = 0; i < 100000; i++) {
+			mr = tether_cache_get(c, buf + (i % 8) * 4096, 4096, ACC_RW);
+			if (!mr)
+				break;
+			tether_cache_put(c, mr);
+		}
+		/*
+		 * The raw system call: sanitizers hook _exit() to check for
+		 * leaks, which takes system calls the filter would trap.
+		 */
+		syscall(SYS_exit_group, i < 100000 ? 5 : trapped ? 6 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d (6: a hit made a system call)",
+						 WEXITSTATUS(status));
+	munmap(buf, len);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+struct tstate {
+	FIXTURE_DATA(cache) f;	/* this thread's pair and target; shared cache */
+	atomic_long *bad;
+	atomic_long *ops;
+	atomic_int *stop;
+	unsigned int seed;
+};
+
+static void *thread_body(void *arg)
+{
+	struct tstate *t = arg;
+	char *bufs[4] = { NULL };
+	size_t lens[4] = { 0 };
+	long b;
+
+	while (!atomic_load(t->stop)) {
+		int k = rand_r(&t->seed) % 4;
+
+		if (!bufs[k] || rand_r(&t->seed) % 4 == 0) {
+			/* free and allocate: same size often lands on the same address */
+			free(bufs[k]);
+			lens[k] = (1 + rand_r(&t->seed) % 3) * (128 << 10);
+			bufs[k] = malloc(lens[k]);
+			if (!bufs[k]) {
+				atomic_fetch_add(t->bad, 1);
+				break;
+			}
+		}
+		b = xfer(&t->f, bufs[k], lens[k]);
+		if (b)
+			atomic_fetch_add(t->bad, b < 0 ? 1 : b);
+		atomic_fetch_add(t->ops, 1);
+	}
+	for (int k = 0; k < 4; k++)
+		free(bufs[k]);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(cache, eight_threads_thirty_seconds, 300)
+{
+	struct tstate ts[8];
+	pthread_t th[8];
+	atomic_long bad = 0, ops = 0;
+	atomic_int stop = 0;
+	struct tether_cache_stats st;
+	int i;
+
+	if (variant->unsafe)
+		SKIP(return, "the negative control's failures are random here");
+	for (i = 0; i < 8; i++) {
+		memset(&ts[i], 0, sizeof(ts[i]));
+		ts[i].f.cache = self->cache;
+		ts[i].f.dev = self->dev;
+		ASSERT_EQ(0, rpair_open(&ts[i].f.pair, &self->dev));
+		ts[i].f.target = mmap(NULL, TARGET_LEN, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ts[i].f.tmr = ibv_reg_mr(self->dev.pd, ts[i].f.target, TARGET_LEN,
+					 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+					 IBV_ACCESS_REMOTE_WRITE);
+		ASSERT_NE(NULL, ts[i].f.tmr);
+		ts[i].f.seed = i << 24;
+		ts[i].bad = &bad;
+		ts[i].ops = &ops;
+		ts[i].stop = &stop;
+		ts[i].seed = i + 1;
+	}
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, thread_body, &ts[i]));
+	sleep(30);
+	atomic_store(&stop, 1);
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ibv_dereg_mr(ts[i].f.tmr);
+		munmap(ts[i].f.target, TARGET_LEN);
+		ts[i].f.pair.dev = &self->dev;
+		rpair_close(&ts[i].f.pair);
+	}
+	st = cstats(self->cache);
+	TH_LOG("%ld transfers, %llu hits, %llu misses, %llu invalidations",
+	       atomic_load(&ops), (unsigned long long)st.hits,
+	       (unsigned long long)st.misses, (unsigned long long)st.invalidations);
+	ASSERT_EQ(0, atomic_load(&bad));
+	ASSERT_LT(100, atomic_load(&ops));
+	ASSERT_LT(0, st.hits);
+	ASSERT_EQ(0, st.entries_in_use);
+}
+
+struct same_range {
+	struct tether_cache *c;
+	char *buf;
+	atomic_int *go;
+	struct tether_mr *got;
+};
+
+static void *get_same(void *arg)
+{
+	struct same_range *s = arg;
+
+	while (!atomic_load(s->go))
+		;
+	s->got = tether_cache_get(s->c, s->buf, 64 << 10, ACC_RW);
+	return NULL;
+}
+
+TEST_F(cache, concurrent_miss_same_range)
+{
+	struct same_range s[8];
+	pthread_t th[8];
+	atomic_int go = 0;
+	char *buf = map_anon(64 << 10);
+	struct tether_cache_stats st;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		s[i] = (struct same_range) { .c = self->cache, .buf = buf, .go = &go };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, get_same, &s[i]));
+	}
+	atomic_store(&go, 1);
+	for (i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 8; i++) {
+		ASSERT_NE(NULL, s[i].got);
+		ASSERT_EQ(s[0].got, s[i].got);
+	}
+	st = cstats(self->cache);
+	ASSERT_EQ(1, st.misses);
+	ASSERT_EQ(7, st.hits);
+	ASSERT_EQ(1, st.entries);
+	ASSERT_EQ(1, st.entries_in_use);
+	for (i = 0; i < 8; i++)
+		tether_cache_put(self->cache, s[i].got);
+	munmap(buf, 64 << 10);
+}
+
+TEST_F(cache, bad_arguments)
+{
+	char *buf = map_anon(4096);
+	struct tether_cache_attr attr = { .comp_mask = TETHER_CACHE_ATTR_RESERVED };
+
+	ASSERT_EQ(NULL, tether_cache_get(self->cache, buf, 0, ACC_RW));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(NULL, tether_cache_get(self->cache, (void *)-4096L, 8192, ACC_RW));
+	ASSERT_EQ(EINVAL, errno);
+	/* an unmapped buffer fails like ibv_reg_mr() */
+	ASSERT_EQ(0, munmap(buf, 4096));
+	if (!variant->unsafe) {
+		ASSERT_EQ(NULL, tether_cache_get(self->cache, buf, 4096, ACC_RW));
+		ASSERT_EQ(EFAULT, errno);
+	}
+	ASSERT_EQ(NULL, tether_cache_create(self->ctx, self->dev.pd, &attr));
+	ASSERT_EQ(EOPNOTSUPP, errno);
+	ASSERT_EQ(NULL, tether_cache_create(self->ctx, NULL, NULL));
+	ASSERT_EQ(EINVAL, errno);
+	attr.comp_mask = TETHER_CACHE_ATTR_FLAGS;
+	attr.flags = 1u << 30;
+	ASSERT_EQ(NULL, tether_cache_create(self->ctx, self->dev.pd, &attr));
+	ASSERT_EQ(EINVAL, errno);
+}
+
+/* ---- without the module, and the environment --------------------------- */
+
+static int delete_module_(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+static int load_tether(void)
+{
+	const char *b = getenv("TETHER_BUILD"), *k = getenv("TETHER_KERNEL");
+	char path[512];
+	int fd, ret;
+
+	if (!b || !k)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/%s/kmod/tether.ko", b, k);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+TEST(module_absent_refuses_unless_passthrough)
+{
+	FIXTURE_DATA(cache) f = { .seed = 7 };
+	struct tether_cache_attr attr = {
+		.comp_mask = TETHER_CACHE_ATTR_FLAGS,
+		.flags = TETHER_CACHE_PASSTHROUGH,
+	};
+	struct tether_cache_stats st;
+	char *buf = map_anon(64 << 10);
+	int ret;
+
+	if (geteuid() || !getenv("TETHER_BUILD") || !getenv("TETHER_KERNEL"))
+		SKIP(return, "needs root and the module's path");
+	ret = rdev_open(&f.dev, NULL);
+	if (ret == -ENODEV)
+		SKIP(return, "no rxe0 device");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, rpair_open(&f.pair, &f.dev));
+	f.target = map_anon(TARGET_LEN);
+	f.tmr = ibv_reg_mr(f.dev.pd, f.target, TARGET_LEN, IBV_ACCESS_LOCAL_WRITE |
+			   IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE);
+	ASSERT_NE(NULL, f.tmr);
+
+	ASSERT_EQ(0, delete_module_("tether"));
+	ASSERT_EQ(NULL, tether_open());
+	ret = errno;
+	/* refuses to cache without coherence ... */
+	f.cache = tether_cache_create(NULL, f.dev.pd, NULL);
+	if (!f.cache)
+		ret = ret == ENODEV && errno == EINVAL ? 0 : -1;
+	/* ... unless asked for an uncached pass-through */
+	else
+		ret = -2;
+	if (!ret) {
+		f.cache = tether_cache_create(NULL, f.dev.pd, &attr);
+		if (!f.cache)
+			ret = -3;
+	}
+	ASSERT_EQ(0, load_tether());
+	ASSERT_EQ(0, ret);
+	ASSERT_DATA_OK(xfer(&f, buf, 64 << 10));
+	ASSERT_DATA_OK(xfer(&f, buf, 64 << 10));
+	tether_cache_query_stats(f.cache, &st);
+	ASSERT_EQ(2, st.uncached);
+	ASSERT_EQ(0, st.hits);
+	ASSERT_EQ(0, st.entries);
+	ASSERT_EQ(0, tether_cache_destroy(f.cache));
+	ibv_dereg_mr(f.tmr);
+	munmap(f.target, TARGET_LEN);
+	rpair_close(&f.pair);
+	rdev_close(&f.dev);
+	munmap(buf, 64 << 10);
+}
+
+TEST(environment_knobs)
+{
+	struct tether_context *ctx = tether_open();
+	struct tether_cache_stats st;
+	struct tether_cache *c;
+	struct tether_mr *mr;
+	struct rdev dev;
+	char *buf = map_anon(1 << 20);
+	int i;
+
+	if (!ctx)
+		SKIP(return, "tether.ko not loaded");
+	if (rdev_open(&dev, NULL))
+		SKIP(tether_close(ctx); return, "no rxe0 device");
+	/* TETHER_CACHE=0: a pass-through even with the module there */
+	setenv("TETHER_CACHE", "0", 1);
+	c = tether_cache_create(ctx, dev.pd, NULL);
+	ASSERT_NE(NULL, c);
+	for (i = 0; i < 2; i++) {
+		mr = tether_cache_get(c, buf, 4096, ACC_RW);
+		ASSERT_NE(NULL, mr);
+		tether_cache_put(c, mr);
+	}
+	tether_cache_query_stats(c, &st);
+	ASSERT_EQ(2, st.uncached);
+	ASSERT_EQ(0, st.hits);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	unsetenv("TETHER_CACHE");
+
+	/* limits from the environment override the attributes */
+	setenv("TETHER_CACHE_MAX_ENTRIES", "2", 1);
+	setenv("TETHER_CACHE_MAX_BYTES", "64k", 1);
+	c = tether_cache_create(ctx, dev.pd, NULL);
+	ASSERT_NE(NULL, c);
+	for (i = 0; i < 4; i++) {
+		mr = tether_cache_get(c, buf + i * 16384, 16384, ACC_RW);
+		ASSERT_NE(NULL, mr);
+		tether_cache_put(c, mr);
+	}
+	tether_cache_query_stats(c, &st);
+	ASSERT_EQ(2, st.entries);
+	ASSERT_EQ(2, st.evictions[TETHER_EVICT_CAPACITY]);
+	mr = tether_cache_get(c, buf, 128 << 10, ACC_RW); /* over max_bytes alone */
+	ASSERT_NE(NULL, mr);
+	tether_cache_put(c, mr);
+	tether_cache_query_stats(c, &st);
+	ASSERT_EQ(1, st.uncached);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+
+	/* malformed values are refused, with a message */
+	setenv("TETHER_CACHE_MAX_BYTES", "lots", 1);
+	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
+	ASSERT_EQ(EINVAL, errno);
+	unsetenv("TETHER_CACHE_MAX_BYTES");
+	setenv("TETHER_CACHE_MAX_ENTRIES", "0", 1);
+	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
+	ASSERT_EQ(EINVAL, errno);
+	unsetenv("TETHER_CACHE_MAX_ENTRIES");
+	setenv("TETHER_CACHE", "maybe", 1);
+	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
+	ASSERT_EQ(EINVAL, errno);
+	unsetenv("TETHER_CACHE");
+	rdev_close(&dev);
+	tether_close(ctx);
+	munmap(buf, 1 << 20);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Real RDMA for the tests and the demo: a device (rxe0 by default), a
+ * protection domain, and pairs of RC queue pairs connected to each other in
+ * one process, to move data with RDMA WRITE and RDMA READ and check it.
+ */
+#ifndef _TETHER_RDMA_LOOP_H
+#define _TETHER_RDMA_LOOP_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <infiniband/verbs.h>
+
+/* A device and protection domain shared by any number of pairs. */
+struct rdev {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	union ibv_gid gid;
+	int gid_index;
+	uint8_t port;
+};
+
+/* Two RC QPs connected to each other; @qa issues the operations. */
+struct rpair {
+	struct rdev *dev;
+	struct ibv_cq *cq;
+	struct ibv_qp *qa;
+	struct ibv_qp *qb;
+};
+
+/* Open @name (or $TETHER_RDMA_DEV, or rxe0); 0 or -errno. */
+static inline int rdev_open(struct rdev *d, const char *name)
+{
+	struct ibv_device **list;
+	int i, n, ret = -ENODEV;
+
+	memset(d, 0, sizeof(*d));
+	if (!name)
+		name = getenv("TETHER_RDMA_DEV");
+	if (!name)
+		name = "rxe0";
+	list = ibv_get_device_list(&n);
+	if (!list)
+		return -errno;
+	for (i = 0; i < n; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			break;
+	if (i < n) {
+		d->ctx = ibv_open_device(list[i]);
+		ret = d->ctx ? 0 : -errno;
+	}
+	ibv_free_device_list(list);
+	if (ret)
+		return ret;
+	d->port = 1;
+	d->gid_index = 0;
+	if (ibv_query_gid(d->ctx, d->port, d->gid_index, &d->gid))
+		goto err;
+	d->pd = ibv_alloc_pd(d->ctx);
+	if (!d->pd)
+		goto err;
+	return 0;
+err:
+	ret = errno ? -errno : -EIO;
+	ibv_close_device(d->ctx);
+	d->ctx = NULL;
+	return ret;
+}
+
+static inline void rdev_close(struct rdev *d)
+{
+	if (d->pd)
+		ibv_dealloc_pd(d->pd);
+	if (d->ctx)
+		ibv_close_device(d->ctx);
+	memset(d, 0, sizeof(*d));
+}
+
+static inline struct ibv_qp *rpair_qp(struct rpair *p)
+{
+	struct ibv_qp_init_attr ia = {
+		.send_cq = p->cq,
+		.recv_cq = p->cq,
+		.cap = { .max_send_wr = 64, .max_recv_wr = 64,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+		.qp_type = IBV_QPT_RC,
+	};
+
+	return ibv_create_qp(p->dev->pd, &ia);
+}
+
+/* Take @qp through INIT, RTR and RTS towards the peer QP number @dqpn. */
+static inline int rpair_connect(struct rpair *p, struct ibv_qp *qp, uint32_t dqpn)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT,
+		.pkey_index = 0,
+		.port_num = p->dev->port,
+		.qp_access_flags = IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE |
+				   IBV_ACCESS_LOCAL_WRITE,
+	};
+
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+			  IBV_QP_ACCESS_FLAGS))
+		return -errno;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_1024;
+	a.dest_qp_num = dqpn;
+	a.rq_psn = 0;
+	a.max_dest_rd_atomic = 4;
+	a.min_rnr_timer = 12;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = p->dev->gid;
+	a.ah_attr.grh.sgid_index = p->dev->gid_index;
+	a.ah_attr.grh.hop_limit = 1;
+	a.ah_attr.port_num = p->dev->port;
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+			  IBV_QP_MIN_RNR_TIMER))
+		return -errno;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.sq_psn = 0;
+	a.max_rd_atomic = 4;
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+			  IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
+		return -errno;
+	return 0;
+}
+
+static inline void rpair_close(struct rpair *p)
+{
+	if (p->qa)
+		ibv_destroy_qp(p->qa);
+	if (p->qb)
+		ibv_destroy_qp(p->qb);
+	if (p->cq)
+		ibv_destroy_cq(p->cq);
+	memset(p, 0, sizeof(*p));
+}
+
+static inline int rpair_open(struct rpair *p, struct rdev *d)
+{
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	p->dev = d;
+	p->cq = ibv_create_cq(d->ctx, 128, NULL, NULL, 0);
+	if (!p->cq)
+		return -errno;
+	p->qa = rpair_qp(p);
+	p->qb = rpair_qp(p);
+	if (!p->qa || !p->qb) {
+		ret = -errno;
+		goto err;
+	}
+	ret = rpair_connect(p, p->qa, p->qb->qp_num);
+	if (!ret)
+		ret = rpair_connect(p, p->qb, p->qa->qp_num);
+	if (!ret)
+		return 0;
+err:
+	rpair_close(p);
+	return ret;
+}
+
+/*
+ * Post one RDMA operation from @qa: @local (@lkey) <-> @raddr (@rkey), and
+ * wait up to 10 s for its completion. 0, or -EIO with the completion status
+ * in *@status, or -ETIMEDOUT.
+ */
+static inline int rpair_rdma(struct rpair *p, enum ibv_wr_opcode op, void *local,
+			     uint32_t lkey, uint64_t raddr, uint32_t rkey, size_t len,
+			     enum ibv_wc_status *status)
+{
+	struct ibv_sge sge = { .addr = (uintptr_t)local, .length = len, .lkey = lkey };
+	struct ibv_send_wr wr = {
+		.wr_id = 1, .sg_list = &sge, .num_sge = 1, .opcode = op,
+		.send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = { .remote_addr = raddr, .rkey = rkey },
+	}, *bad;
+	struct timespec t0, t1;
+	struct ibv_wc wc;
+	int n;
+
+	if (ibv_post_send(p->qa, &wr, &bad))
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		n = ibv_poll_cq(p->cq, 1, &wc);
+		if (n < 0)
+			return -EIO;
+		if (n == 1)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > 10)
+			return -ETIMEDOUT;
+	}
+	if (status)
+		*status = wc.status;
+	return wc.status == IBV_WC_SUCCESS ? 0 : -EIO;
+}
+
+#endif /* _TETHER_RDMA_LOOP_H */
