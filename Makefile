@@ -50,11 +50,13 @@ TEST_WFLAGS := $(WFLAGS) -Wno-sign-compare -Wno-unused-parameter -Wno-clobbered
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(B)/tools/%)
 
+DEMO := $(B)/demo/tether-rdma-demo
+
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
-.PHONY: all modules lib tests tools check demo checkpatch clean
+.PHONY: all modules lib tests tools demo-bin check demo checkpatch clean
 
-all: modules lib tests tools
+all: modules lib tests tools demo-bin
 
 modules:
 ifdef KDIR
@@ -101,6 +103,12 @@ $(B)/selftests/%: selftests/%.c $(wildcard selftests/*.h) include/uapi/linux/tet
 tools: $(TOOL_BINS)
 
 $(B)/tools/%: tools/%.c libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
+
+demo-bin: $(DEMO)
+
+$(DEMO): demo/rdma_demo.c selftests/rdma_loop.h libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
 

@@ -11,6 +11,7 @@ static const struct {
 	const char *name;
 } features[] = {
 	{ TETHER_FEATURE_INFO, "info" },
+	{ TETHER_FEATURE_SECURE, "secure" },
 };
 
 int main(void)
@@ -40,6 +41,8 @@ int main(void)
 	}
 	if (rest)
 		printf(" (unknown 0x%llx)", rest);
-	printf("\n");
+	printf("\nper context: %u-event ring, %u ranges, %llu MiB pinned at most\n",
+	       info.ring_entries, info.max_regions,
+	       (unsigned long long)(info.max_pinned_bytes >> 20));
 	return tether_close(ctx) ? 1 : 0;
 }
