@@ -7,6 +7,7 @@
 #   make check KERNELS=6.12     ... narrowed to some kernels (6.1 6.12 debug)
 #   make check TESTS="handshake" ... narrowed to some test programs
 #   make demo            set-up, build, then the demo in a VM
+#   make bench           set-up, build, then the cache benchmark in a VM
 #   make checkpatch      checkpatch.pl --strict on the kernel code
 #   make clean
 #
@@ -50,13 +51,18 @@ TEST_WFLAGS := $(WFLAGS) -Wno-sign-compare -Wno-unused-parameter -Wno-clobbered
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(B)/tools/%)
 
+# examples: the README's programs, run by selftests/examples.sh
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
+
 DEMO := $(B)/demo/tether-rdma-demo
+BENCH := $(B)/bench/tether-cache-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
-.PHONY: all modules lib tests tools demo-bin check demo checkpatch clean
+.PHONY: all modules lib tests tools examples demo-bin bench-bin check demo bench checkpatch clean
 
-all: modules lib tests tools demo-bin
+all: modules lib tests tools examples demo-bin bench-bin
 
 modules:
 ifdef KDIR
@@ -106,9 +112,21 @@ $(B)/tools/%: tools/%.c libprovider/tether.h include/uapi/linux/tether.h $(LIB_A
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
 
+examples: $(EXAMPLE_BINS)
+
+$(B)/examples/%: examples/%.c libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
+
 demo-bin: $(DEMO)
 
 $(DEMO): demo/rdma_demo.c selftests/rdma_loop.h libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
+
+bench-bin: $(BENCH)
+
+$(BENCH): bench/cache_bench.c libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
 
@@ -124,6 +142,11 @@ demo:
 	@scripts/deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo
+
+bench:
+	@scripts/deps
+	@$(MAKE) --no-print-directory all
+	@scripts/vm -k $(or $(firstword $(USER_KERNELS)),6.12) -t 1200 -- $(BENCH)
 
 checkpatch: | $(KSRC)
 	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse --show-types -f \

@@ -58,7 +58,8 @@
 /* entry flags (fixed while the entry is handed out) */
 #define TCACHE_UNCACHED 1u	/* a registration outside the cache */
 
-struct tcache_entry {
+/* cache-line aligned: threads hitting different entries share no line */
+struct __attribute__((aligned(64))) tcache_entry {
 	struct tindex_node node;	/* first: index nodes are entries */
 	struct tether_mr pub;
 	struct tether_range range;
@@ -185,9 +186,10 @@ static struct tcache_entry *tcache_alloc(struct tether_cache *c)
 	int i;
 
 	if (!c->free) {
-		p = calloc(1, sizeof(*p));
+		p = aligned_alloc(64, sizeof(*p));
 		if (!p)
 			return NULL;
+		memset(p, 0, sizeof(*p));
 		p->next = c->pools;
 		c->pools = p;
 		for (i = TCACHE_POOL_ENTRIES - 1; i >= 0; i--) {
