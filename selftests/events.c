@@ -672,6 +672,65 @@ TEST_F(ev, migration_of_pinned_pages_refused)
 	munmap(buf, n * ps);
 }
 
+/*
+ * Compaction started by another process moves whatever it likes: every
+ * secured page whose frame changed must have had its event, and every page
+ * whose frame stayed must have had none.
+ */
+TEST_F_TIMEOUT(ev, compaction_by_other_process, 120)
+{
+	enum { N = 256 };
+	size_t ps = self->ps;
+	struct tether_secure s[N];
+	uint64_t before[N];
+	unsigned char got[N] = { 0 };
+	struct tether_event e;
+	int status, i, moved = 0;
+	char *buf, *holes;
+	pid_t pid;
+
+	if (geteuid() != 0 || access("/proc/sys/vm/compact_memory", W_OK))
+		SKIP(return, "needs root and /proc/sys/vm/compact_memory");
+	/* interleave with pages we free again, to give compaction work */
+	holes = map_anon(2 * N * ps);
+	buf = map_anon(N * ps);
+	ASSERT_NE(MAP_FAILED, holes);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, madvise(holes, 2 * N * ps, MADV_DONTNEED));
+	for (i = 0; i < N; i++) {
+		before[i] = pfn_of(buf + i * ps);
+		ASSERT_NE(0, before[i]);
+		ASSERT_EQ(0, tsecure(&self->t, buf + i * ps, ps, 0, i, &s[i]));
+	}
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd = open("/proc/sys/vm/compact_memory", O_WRONLY | O_CLOEXEC);
+
+		_exit(fd >= 0 && write(fd, "1", 1) == 1 ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	while (tnext(&self->t, &e)) {
+		ASSERT_EQ(TETHER_EVENT_INVALIDATE, e.type);
+		ASSERT_LT(e.cookie, N);
+		ASSERT_EQ(0, got[e.cookie]);
+		got[e.cookie] = 1;
+	}
+	for (i = 0; i < N; i++) {
+		int changed = pfn_of(buf + i * ps) != before[i];
+
+		moved += changed;
+		ASSERT_EQ(changed, got[i]) TH_LOG("page %d: frame %s, event %s", i,
+						  changed ? "changed" : "same",
+						  got[i] ? "seen" : "none");
+		ASSERT_EQ(!changed, tvalid(&self->t, &s[i]));
+	}
+	TH_LOG("compaction moved %d of %d secured pages", moved, N);
+	munmap(buf, N * ps);
+	munmap(holes, 2 * N * ps);
+}
+
 /* Does this kernel refuse long-term write pins of shared file mappings (6.5+)? */
 static int kernel_refuses_file_write_pins(void)
 {
