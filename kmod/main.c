@@ -33,7 +33,7 @@ static int tether_get_info(struct tether_ucmd *ucmd)
 	if (info->flags || info->__reserved)
 		return -EINVAL;
 	info->abi_version = TETHER_ABI_VERSION;
-	info->features = TETHER_FEATURE_INFO;
+	info->features = TETHER_FEATURE_INFO | TETHER_FEATURE_SECTION;
 	return tether_respond(ucmd, sizeof(*info));
 }
 
@@ -58,6 +58,8 @@ int tether_respond(struct tether_ucmd *ucmd, size_t cmd_len)
 /* Every ioctl argument structure; sizes the dispatcher's buffer. */
 union tether_ucmd_buffer {
 	struct tether_info info;
+	struct tether_section_create section_create;
+	struct tether_section_open section_open;
 };
 
 /*
@@ -84,6 +86,10 @@ struct tether_ioctl_op {
 static const struct tether_ioctl_op tether_ioctl_ops[] = {
 	TETHER_IOCTL_OP(TETHER_CMD_GET_INFO, tether_get_info,
 			struct tether_info, features),
+	TETHER_IOCTL_OP(TETHER_CMD_SECTION_CREATE, tether_section_create,
+			struct tether_section_create, name),
+	TETHER_IOCTL_OP(TETHER_CMD_SECTION_OPEN, tether_section_open,
+			struct tether_section_open, name),
 };
 
 static long tether_fops_ioctl(struct file *filp, unsigned int cmd,

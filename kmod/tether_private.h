@@ -23,4 +23,8 @@ struct tether_ucmd {
 
 int tether_respond(struct tether_ucmd *ucmd, size_t cmd_len);
 
+/* section.c */
+int tether_section_create(struct tether_ucmd *ucmd);
+int tether_section_open(struct tether_ucmd *ucmd);
+
 #endif /* _TETHER_PRIVATE_H */
