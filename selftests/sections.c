@@ -1023,6 +1023,63 @@ TEST_F(sec, mremap_cannot_grow)
 	ASSERT_EQ(0, close(fd));
 }
 
+/* VmLck of this process in kB, or -1. */
+static long vm_locked_kb(void)
+{
+	char line[256];
+	long val = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmLck:", 6))
+			val = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+/* The documented limit: VM_DONTEXPAND views are not mlock()ed. */
+TEST_F(sec, limit_mlock_skips_views)
+{
+	char *p;
+	int fd;
+
+	ASSERT_EQ(0, section_create(self->ctx, 4 * page_size, RW, -1, NULL,
+				    &fd));
+	p = mmap(NULL, 4 * page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, vm_locked_kb());
+	ASSERT_EQ(0, mlock(p, 4 * page_size));
+	ASSERT_EQ(0, vm_locked_kb());
+	ASSERT_EQ(0, munlock(p, 4 * page_size));
+	ASSERT_EQ(0, munmap(p, 4 * page_size));
+	ASSERT_EQ(0, close(fd));
+}
+
+/*
+ * The documented limit: remap_file_pages() on a shared view maps the
+ * backing file directly, beyond the section's range.
+ */
+TEST_F(sec, limit_remap_file_pages_reaches_file)
+{
+	char *p;
+	int file, fd;
+
+	file = tmp_file(4 * page_size, 0);
+	ASSERT_LE(0, file);
+	ASSERT_EQ(7, pwrite(file, "page 3", 7, 3 * page_size));
+	ASSERT_EQ(0, section_create(self->ctx, page_size, RW, file, NULL, &fd));
+	p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, remap_file_pages(p, page_size, 0, 3, 0));
+	ASSERT_STREQ("page 3", p);
+	ASSERT_EQ(0, munmap(p, page_size));
+	ASSERT_EQ(0, section_views(fd));
+	ASSERT_EQ(0, close(fd));
+	close(file);
+}
+
 TEST_F(sec, cow_view_anon)
 {
 	char *shared, *priv, *priv2;
