@@ -11,6 +11,7 @@ static const struct {
 	const char *name;
 } features[] = {
 	{ TETHER_FEATURE_INFO, "info" },
+	{ TETHER_FEATURE_SECTION, "section" },
 };
 
 int main(void)
