@@ -92,7 +92,7 @@ struct tether_section {
 	u32 backing_kind;
 	/* vmas mapping the section, in every process */
 	atomic_t views;
-	/* in tether_section_names while named[0] */
+	/* in tether_section_names while name[0] */
 	struct hlist_node name_node;
 	/* the creator's user namespace (names are per namespace), held */
 	struct user_namespace *user_ns;
@@ -483,6 +483,17 @@ static struct tether_section *tether_section_lookup(struct user_namespace *ns,
 	return NULL;
 }
 
+/* Is @name taken in the caller's user namespace? */
+static bool tether_section_name_taken(const char *name)
+{
+	bool taken;
+
+	mutex_lock(&tether_section_names_lock);
+	taken = tether_section_lookup(current_user_ns(), name);
+	mutex_unlock(&tether_section_names_lock);
+	return taken;
+}
+
 /* Validate a backing file for @cmd and take it; returns it or an error. */
 static struct file *tether_section_backing_file(struct tether_section_create *cmd)
 {
@@ -555,10 +566,17 @@ int tether_section_create(struct tether_ucmd *ucmd)
 	ret = tether_section_check_name(cmd->name);
 	if (ret)
 		return ret;
+	if (cmd->backing_fd == -1 &&
+	    (!cmd->length || cmd->flags & TETHER_SECTION_CREATE_EXTEND))
+		return -EINVAL;
+	/* fail early, before EXTEND grows a file; rechecked below */
+	if (cmd->name[0] && tether_section_name_taken(cmd->name))
+		return -EEXIST;
 
+	sec = kzalloc(sizeof(*sec), GFP_KERNEL_ACCOUNT);
+	if (!sec)
+		return -ENOMEM;
 	if (cmd->backing_fd == -1) {
-		if (!cmd->length || cmd->flags & TETHER_SECTION_CREATE_EXTEND)
-			return -EINVAL;
 		/* sparse, like a memfd: each page is charged when touched */
 		backing = shmem_file_setup("tether_section", cmd->length,
 					   VM_NORESERVE);
@@ -567,14 +585,11 @@ int tether_section_create(struct tether_ucmd *ucmd)
 		backing = tether_section_backing_file(cmd);
 		kind = TETHER_SECTION_BACKING_FILE;
 	}
-	if (IS_ERR(backing))
+	if (IS_ERR(backing)) {
+		kfree(sec);
 		return PTR_ERR(backing);
-
-	sec = kzalloc(sizeof(*sec), GFP_KERNEL_ACCOUNT);
-	if (!sec) {
-		fput(backing);
-		return -ENOMEM;
 	}
+
 	kref_init(&sec->ref);
 	sec->backing = backing;
 	sec->length = cmd->length;

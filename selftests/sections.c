@@ -469,6 +469,17 @@ TEST_F(sec, create_file_length)
 	ASSERT_EQ(8 * page_size, st.st_size);
 	ASSERT_EQ(0, close(fd));
 
+	/* a taken name fails before EXTEND touches the file */
+	ASSERT_EQ(0, section_create(self->ctx, page_size, RW, -1, "tether-ext",
+				    &fd));
+	ASSERT_EQ(-EEXIST, section_create_flags(self->ctx, 16 * page_size, RW,
+						file, "tether-ext",
+						TETHER_SECTION_CREATE_EXTEND,
+						&empty));
+	ASSERT_EQ(0, fstat(file, &st));
+	ASSERT_EQ(8 * page_size, st.st_size);
+	ASSERT_EQ(0, close(fd));
+
 	/* an empty file with length 0 */
 	empty = tmp_file(0, 0);
 	ASSERT_LE(0, empty);

@@ -229,6 +229,10 @@ enum tether_section_backing {
  * - EEXIST: @name is already taken in the caller's user namespace.
  * - ENOMEM, EMFILE, ENFILE: out of memory or descriptors.
  * - errors of truncate(2) on the file's path when extending it.
+ *
+ * A file that TETHER_SECTION_CREATE_EXTEND grew stays grown if the call
+ * then fails (out of memory or descriptors, or EEXIST when another caller
+ * took @name meanwhile).
  */
 struct tether_section_create {
 	__u32 size;
