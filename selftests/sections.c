@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1361,6 +1362,171 @@ TEST_F_TIMEOUT(sec, no_leak_1000_cycles, 900)
 			TH_LOG("slab %s grew by %ld objects over 1000 cycles",
 			       after[j].name, grew);
 	}
+}
+
+struct racer {
+	int ctx;
+	int iterations;
+	int error;
+};
+
+/* Open the shared name, map, touch, fork now and then, unmap, close. */
+static void *racer_run(void *arg)
+{
+	struct racer *r = arg;
+	int i, fd;
+	char *p;
+
+	for (i = 0; i < r->iterations && !r->error; i++) {
+		int ret = section_open(r->ctx, "tether-race", RW, &fd);
+
+		if (ret) {
+			r->error = ret;
+			break;
+		}
+		p = mmap(NULL, 8 * page_size, PROT_READ | PROT_WRITE,
+			 i & 1 ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			r->error = -errno;
+			close(fd);
+			break;
+		}
+		if (i & 2)
+			close(fd);
+		p[(i % 8) * page_size] = (char)i;
+		if (i % 64 == 0) {
+			pid_t pid = fork();
+
+			/* the child's copy of the view: open, then close */
+			if (pid == 0)
+				_exit(*(volatile char *)p ? 0 : 0);
+			if (pid > 0)
+				waitpid(pid, NULL, 0);
+		}
+		if (i % 3 == 0)
+			mprotect(p + page_size, page_size, PROT_READ);
+		munmap(p, 8 * page_size);
+		if (!(i & 2))
+			close(fd);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(sec, concurrent_open_map_unmap_close, 600)
+{
+	struct racer r[3];
+	pthread_t t[3];
+	int fd, i;
+
+	ASSERT_EQ(0, section_create(self->ctx, 8 * page_size, RW, -1,
+				    "tether-race", &fd));
+	for (i = 0; i < 3; i++) {
+		r[i] = (struct racer){ .ctx = self->ctx, .iterations = 500 };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, racer_run, &r[i]));
+	}
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		ASSERT_EQ(0, r[i].error) TH_LOG("racer %d: %s", i,
+						strerror(-r[i].error));
+	}
+	ASSERT_EQ(0, section_views(fd));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(-ENOENT, section_open(self->ctx, "tether-race", RO, &fd));
+}
+
+#define FAILSLAB "/sys/kernel/debug/failslab/"
+
+/* Let this task's slab allocations fail (failslab), or stop them failing. */
+static void fail_slab(bool on)
+{
+	poke("/proc/self/make-it-fail", on ? "1" : "0");
+}
+
+/*
+ * Every allocation on the section paths may fail: create, open, mmap and
+ * close unwind without leaking files, memory or names. Needs failslab
+ * (the debug kernel).
+ */
+TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
+{
+	static const char *const setup[][2] = {
+		{ "task-filter", "Y" }, { "probability", "10" },
+		{ "interval", "1" }, { "times", "-1" }, { "space", "0" },
+		{ "verbose", "0" }, { "ignore-gfp-wait", "N" },
+	};
+	long shmem0, files0, shmem1, files1;
+	int i, fd, sfd, ret, failures = 0;
+	size_t k;
+	char *p;
+
+	if (access(FAILSLAB "probability", W_OK))
+		SKIP(return, "no failslab in this kernel (CONFIG_FAILSLAB, debugfs)");
+	shmem0 = meminfo_kb("Shmem");
+	files0 = files_allocated();
+	for (k = 0; k < sizeof(setup) / sizeof(setup[0]); k++) {
+		char path[128];
+
+		snprintf(path, sizeof(path), FAILSLAB "%s", setup[k][0]);
+		poke(path, setup[k][1]);
+	}
+
+	for (i = 0; i < 300; i++) {
+		fail_slab(true);
+		ret = section_create(self->ctx, 4 * page_size, RW, -1,
+				     "tether-fail", &fd);
+		fail_slab(false);
+		if (ret) {
+			/* ENOSPC: shmem cannot make its inode; ENFILE: no file */
+			ASSERT_TRUE(ret == -ENOMEM || ret == -ENOSPC ||
+				    ret == -ENFILE)
+				TH_LOG("create: %s", strerror(-ret));
+			failures++;
+			continue;
+		}
+		fail_slab(true);
+		ret = section_open(self->ctx, "tether-fail", RO, &sfd);
+		fail_slab(false);
+		if (ret) {
+			/* ENFILE: alloc_empty_file() fails with it */
+			ASSERT_TRUE(ret == -ENOMEM || ret == -ENFILE)
+				TH_LOG("open: %s", strerror(-ret));
+			failures++;
+			sfd = -1;
+		}
+		fail_slab(true);
+		p = mmap(NULL, 4 * page_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, fd, 0);
+		fail_slab(false);
+		if (p == MAP_FAILED) {
+			ASSERT_EQ(ENOMEM, errno) TH_LOG("mmap: %s", strerror(errno));
+			failures++;
+		} else {
+			p[page_size] = 1;
+			fail_slab(true);
+			close(fd);
+			fd = -1;
+			ret = munmap(p, 4 * page_size);
+			fail_slab(false);
+			ASSERT_EQ(0, ret);
+		}
+		if (fd >= 0)
+			close(fd);
+		if (sfd >= 0)
+			close(sfd);
+	}
+	poke(FAILSLAB "probability", "0");
+	poke(FAILSLAB "task-filter", "N");
+	TH_LOG("%d injected failures seen", failures);
+	ASSERT_LT(0, failures);
+
+	/* nothing left behind: the name is free, memory and files are back */
+	ASSERT_EQ(0, section_create(self->ctx, page_size, RW, -1, "tether-fail",
+				    &fd));
+	ASSERT_EQ(0, close(fd));
+	shmem1 = meminfo_kb("Shmem");
+	files1 = files_allocated();
+	ASSERT_LT(shmem1 - shmem0, 512);
+	ASSERT_LT(files1 - files0, 100);
 }
 
 TEST_F(sec, memfd_future_write_seal)

@@ -227,7 +227,9 @@ enum tether_section_backing {
  * - EPERM: @max_prot has TETHER_SECTION_WRITE and @backing_fd is a memfd
  *   with F_SEAL_WRITE or F_SEAL_FUTURE_WRITE.
  * - EEXIST: @name is already taken in the caller's user namespace.
- * - ENOMEM, EMFILE, ENFILE: out of memory or descriptors.
+ * - ENOMEM, EMFILE, ENFILE: out of memory, descriptors or files.
+ * - ENOSPC: the kernel's internal tmpfs could not make the file of an
+ *   anonymous section (out of memory for its inode).
  * - errors of truncate(2) on the file's path when extending it.
  *
  * A file that TETHER_SECTION_CREATE_EXTEND grew stays grown if the call
@@ -265,7 +267,7 @@ struct tether_section_create {
  * - ENOENT: no section has that name in the caller's user namespace.
  * - EACCES: @access exceeds the section's maximum protection; the caller
  *   is neither the creator's effective uid nor has CAP_IPC_OWNER.
- * - ENOMEM, EMFILE, ENFILE: out of memory or descriptors.
+ * - ENOMEM, EMFILE, ENFILE: out of memory, descriptors or files.
  */
 struct tether_section_open {
 	__u32 size;
