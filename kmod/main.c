@@ -96,7 +96,8 @@ static int tether_get_info(struct tether_ucmd *ucmd)
 	if (info->flags || info->__reserved)
 		return -EINVAL;
 	info->abi_version = TETHER_ABI_VERSION;
-	info->features = TETHER_FEATURE_INFO | TETHER_FEATURE_SECURE;
+	info->features = TETHER_FEATURE_INFO | TETHER_FEATURE_SECURE |
+			 TETHER_FEATURE_SECTION;
 	info->ring_entries = ctx->ring_entries;
 	info->max_regions = ctx->max_regions;
 	info->consumer_offset = TETHER_CONSUMER_OFFSET;
@@ -156,6 +157,8 @@ union tether_ucmd_buffer {
 	struct tether_release_batch release_batch;
 	struct tether_rearm rearm;
 	struct tether_stats stats;
+	struct tether_section_create section_create;
+	struct tether_section_open section_open;
 };
 
 /*
@@ -192,6 +195,10 @@ static const struct tether_ioctl_op tether_ioctl_ops[] = {
 			struct tether_rearm, next_seq),
 	TETHER_IOCTL_OP(TETHER_CMD_GET_STATS, tether_get_stats,
 			struct tether_stats, retries),
+	TETHER_IOCTL_OP(TETHER_CMD_SECTION_CREATE, tether_section_create,
+			struct tether_section_create, name),
+	TETHER_IOCTL_OP(TETHER_CMD_SECTION_OPEN, tether_section_open,
+			struct tether_section_open, name),
 };
 
 static long tether_fops_ioctl(struct file *filp, unsigned int cmd,

@@ -222,7 +222,7 @@ int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma)
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	/* a forked child must not see, or move, the owner's consumer position */
-	tether_vma_set_flags(vma, VM_DONTCOPY);
+	tether_vm_flags_mod(vma, VM_DONTCOPY, 0);
 	if (off == TETHER_CONSUMER_OFFSET) {
 		if (size != PAGE_SIZE)
 			return -EINVAL;
@@ -233,7 +233,7 @@ int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma)
 			return -EINVAL;
 		if (vma->vm_flags & VM_WRITE)
 			return -EPERM;
-		tether_vma_clear_flags(vma, VM_MAYWRITE);
+		tether_vm_flags_mod(vma, 0, VM_MAYWRITE);
 		return remap_vmalloc_range(vma, ctx->shared, 0);
 	}
 	return -EINVAL;

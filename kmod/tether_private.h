@@ -144,30 +144,28 @@ __poll_t tether_ring_poll(struct tether_ctx *ctx, struct file *filp,
 int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma);
 int tether_rearm(struct tether_ucmd *ucmd);
 
+/* section.c */
+int tether_section_create(struct tether_ucmd *ucmd);
+int tether_section_open(struct tether_ucmd *ucmd);
+
 /* debugfs.c */
 void tether_debugfs_init(void);
 void tether_debugfs_exit(void);
 extern struct list_head tether_ctx_list;
 extern struct mutex tether_ctx_list_lock;
 
-/* vm_flags_set()/vm_flags_clear() arrived in 6.3; Kbuild probes for them */
-static inline void tether_vma_clear_flags(struct vm_area_struct *vma,
-					  unsigned long flags)
+/*
+ * Set and clear vma flags in ->mmap. vm_flags_mod() came with 6.3; before,
+ * vm_flags was written directly (Kbuild defines TETHER_HAVE_VM_FLAGS_MOD
+ * from the kernel's headers).
+ */
+static inline void tether_vm_flags_mod(struct vm_area_struct *vma,
+				       vm_flags_t set, vm_flags_t clear)
 {
-#ifdef TETHER_HAVE_VM_FLAGS_SET
-	vm_flags_clear(vma, flags);
+#ifdef TETHER_HAVE_VM_FLAGS_MOD
+	vm_flags_mod(vma, set, clear);
 #else
-	vma->vm_flags &= ~flags;
-#endif
-}
-
-static inline void tether_vma_set_flags(struct vm_area_struct *vma,
-					unsigned long flags)
-{
-#ifdef TETHER_HAVE_VM_FLAGS_SET
-	vm_flags_set(vma, flags);
-#else
-	vma->vm_flags |= flags;
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
 #endif
 }
 

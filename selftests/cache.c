@@ -368,6 +368,32 @@ TEST_F(cache, mmap_fixed_over_cached_range)
 	munmap(buf, len);
 }
 
+TEST_F(cache, section_view_unmapped_and_remapped)
+{
+	size_t len = 256 << 10;
+	int sfd = section_anon(tether_fd(self->ctx), 2 * len);
+	char *view;
+
+	ASSERT_LE(0, sfd);
+	view = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	ASSERT_NE(MAP_FAILED, view);
+	ASSERT_DATA_OK(xfer(self, view, len));
+	/* the same offset again: the same shmem pages, a stale entry would still be right */
+	ASSERT_EQ(0, munmap(view, len));
+	ASSERT_EQ(view, mmap(view, len, PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_FIXED_NOREPLACE, sfd, 0));
+	ASSERT_DATA_OK(xfer(self, view, len));
+	/* another part of the section at the same address: new pages */
+	ASSERT_EQ(0, munmap(view, len));
+	ASSERT_EQ(view, mmap(view, len, PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_FIXED_NOREPLACE, sfd, len));
+	ASSERT_DATA_AFTER_CHANGE(xfer(self, view, len));
+	if (!variant->unsafe)
+		ASSERT_EQ(2, cstats(self->cache).invalidations);
+	munmap(view, len);
+	close(sfd);
+}
+
 TEST_F(cache, mprotect_readonly_of_writable_entry)
 {
 	size_t len = 64 << 10;

@@ -731,6 +731,30 @@ TEST_F_TIMEOUT(ev, compaction_by_other_process, 120)
 	munmap(holes, 2 * N * ps);
 }
 
+TEST_F(ev, section_view_unmapped)
+{
+	size_t len = 4 * self->ps;
+	int sfd = section_anon(self->t.fd, 2 * len);
+	struct tether_secure a, b;
+	char *rw, *ro;
+
+	ASSERT_LE(0, sfd);
+	rw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	ro = mmap(NULL, len, PROT_READ, MAP_SHARED, sfd, len);
+	ASSERT_NE(MAP_FAILED, rw);
+	ASSERT_NE(MAP_FAILED, ro);
+	close(sfd); /* the views keep the section */
+	memset(rw, 3, len);
+	ASSERT_EQ(0, tsecure(&self->t, rw, len, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 'w', &a));
+	ASSERT_EQ(0, tsecure(&self->t, ro, len, 0, 'r', &b));
+	ASSERT_EQ(0, munmap(rw, len));
+	ASSERT_EVENT(&self->t, &a, TETHER_REASON_UNMAP, rw, rw + len);
+	ASSERT_NO_EVENT(&self->t);
+	ASSERT_TRUE(tvalid(&self->t, &b));
+	ASSERT_EQ(0, munmap(ro, len));
+	ASSERT_EVENT(&self->t, &b, TETHER_REASON_UNMAP, ro, ro + len);
+}
+
 /* Does this kernel refuse long-term write pins of shared file mappings (6.5+)? */
 static int kernel_refuses_file_write_pins(void)
 {

@@ -17,5 +17,6 @@ check() { # check NAME EXPECTED-REGEX COMMAND...
 }
 check secure_event 'event: handle=1 cookie=42 reason=1 \(unmap=1\) valid=0' "$ex/secure_event"
 check cache_example 'hits 3 misses 3 invalidations 2' "$ex/cache_example"
+check section_views '^hello$' "$ex/section_views"
 echo "1..$n"
 exit $failed

@@ -218,6 +218,20 @@ static inline int tstats(struct tctx *t, struct tether_stats *st)
 					   (unsigned long long)__ev.end);    \
 	} while (0)
 
+/* A new anonymous read-write section of @len bytes on context fd @ctx: its fd, or -errno. */
+static inline int section_anon(int ctx, uint64_t len)
+{
+	struct tether_section_create c = {
+		.size = sizeof(c),
+		.length = len,
+		.max_prot = TETHER_SECTION_READ | TETHER_SECTION_WRITE,
+		.backing_fd = -1,
+	};
+	int ret = tether_ioctl(ctx, TETHER_IOC_SECTION_CREATE, &c);
+
+	return ret ? ret : (int)c.fd;
+}
+
 /* Anonymous private memory, touched so every page is present. */
 static inline void *map_anon(size_t len)
 {

@@ -12,6 +12,7 @@ static const struct {
 } features[] = {
 	{ TETHER_FEATURE_INFO, "info" },
 	{ TETHER_FEATURE_SECURE, "secure" },
+	{ TETHER_FEATURE_SECTION, "section" },
 };
 
 int main(void)

@@ -1,0 +1,652 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tether: sections, memory that processes map as views (ZwCreateSection /
+ * ZwOpenSection / ZwMapViewOfSection / ZwUnmapViewOfSection / ZwClose).
+ *
+ * DOC: Sections
+ *
+ * A section owns a backing file: a shmem file from shmem_file_setup() for
+ * an anonymous section, or the user's regular file (the struct file it
+ * passed, with the access it was opened with). Each section descriptor is an
+ * anon-inode file holding one reference on the section; the file is opened
+ * O_RDWR when the descriptor's access includes TETHER_SECTION_WRITE and
+ * O_RDONLY otherwise, so do_mmap() itself refuses a shared writable view
+ * through a read-only descriptor and drops VM_MAYWRITE from its shared views.
+ *
+ * mmap() of a descriptor checks the range and the protection, clears
+ * VM_MAYEXEC (and VM_MAYWRITE where a shared view may not write, so a later
+ * mprotect() upgrade fails with EACCES), sets VM_DONTEXPAND, then hands the
+ * vma to the backing file: vma_set_file() makes it the vma's file and its
+ * own ->mmap() sets up the vm_operations. Demand paging, copy-on-write of
+ * MAP_PRIVATE views, dirty tracking and writeback are then the kernel's own
+ * code for that file, as for ipc/shm.c segments and dma-buf mappings.
+ *
+ * To keep the section alive while views exist, a view's vm_ops are a copy
+ * of the backing file's (struct tether_view_ops, one per distinct original,
+ * owned by the section) with ->open and ->close of our own, which chain to
+ * the originals. ->open (fork, split, mremap) takes a reference on the
+ * section descriptor's file, kept in vm_private_data, and counts the view;
+ * ->close drops them. The reference is on a file, not on the section, so
+ * the last put of a section always runs from that file's ->release, in
+ * process context after the vma is gone and with the module pinned by the
+ * file's f_op; never from ->close under the mmap_lock. VM_DONTEXPAND (part
+ * of VM_SPECIAL) keeps views out of vma merging, which would drop a vma
+ * without calling ->close, and keeps mremap() from growing a view past its
+ * section.
+ *
+ * A shared view that may become writable also holds the backing mapping's
+ * i_mmap_writable count from mmap() to ->close, as mmap_region() does for a
+ * file mapped directly, so F_SEAL_WRITE cannot be added to a backing memfd
+ * between the seal check and the vma being linked.
+ *
+ * Names live in one table for the module, keyed by (user namespace, name).
+ * A section leaves the table under tether_section_names_lock when its last
+ * reference goes (kref_put_mutex), so a lookup under that lock only ever
+ * sees live sections.
+ *
+ * Resident pages are counted from the backing file's page cache over the
+ * section's range with filemap_get_folios(), which skips swap and shadow
+ * entries: a page counts while it is in memory, mapped or not.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/fcntl.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/hashtable.h>
+#include <linux/kref.h>
+#include <linux/magic.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/mutex.h>
+#include <linux/pagemap.h>
+#include <linux/pagevec.h>
+#include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/stringhash.h>
+#include <linux/uaccess.h>
+#include <linux/user_namespace.h>
+
+#include <linux/tether.h>
+
+#include "tether_private.h"
+
+#define TETHER_SECTION_PROT_ALL (TETHER_SECTION_READ | TETHER_SECTION_WRITE)
+#define TETHER_SECTION_NAMES_BITS 6
+
+/* A section: memory that processes map as views. */
+struct tether_section {
+	/* one per section descriptor (open file); views hold a descriptor */
+	struct kref ref;
+	/* the shmem file or the user's file; one reference, put on free */
+	struct file *backing;
+	/* the section's length in bytes; views may cover it page-rounded */
+	u64 length;
+	/* TETHER_SECTION_READ [| TETHER_SECTION_WRITE] */
+	u32 max_prot;
+	/* TETHER_SECTION_BACKING_* */
+	u32 backing_kind;
+	/* vmas mapping the section, in every process */
+	atomic_t views;
+	/* in tether_section_names while name[0] */
+	struct hlist_node name_node;
+	/* the creator's user namespace (names are per namespace), held */
+	struct user_namespace *user_ns;
+	/* the creator's effective uid: who may open the section by name */
+	kuid_t owner;
+	char name[TETHER_SECTION_NAME_MAX];
+	/* protects view_ops */
+	struct mutex ops_lock;
+	/* struct tether_view_ops, one per distinct backing vm_ops */
+	struct list_head view_ops;
+};
+
+/* The vm_operations of views: the backing file's, with our open/close. */
+struct tether_view_ops {
+	/*
+	 * What the views' vma->vm_ops point to: *orig with our open and close,
+	 * written once by tether_ops_fill() before any vma points at it.
+	 */
+	const struct vm_operations_struct ops;
+	/* the backing file's own vm_ops, which ops chains to */
+	const struct vm_operations_struct *orig;
+	struct tether_section *sec;
+	/* in sec->view_ops */
+	struct list_head node;
+};
+
+/* Named sections, keyed by (user namespace, name). */
+static DEFINE_HASHTABLE(tether_section_names, TETHER_SECTION_NAMES_BITS);
+/* protects tether_section_names and every section's name_node */
+static DEFINE_MUTEX(tether_section_names_lock);
+
+static bool tether_shared_maywrite(struct vm_area_struct *vma)
+{
+	return (vma->vm_flags & (VM_SHARED | VM_MAYWRITE)) ==
+	       (VM_SHARED | VM_MAYWRITE);
+}
+
+/* Does the file carry a memfd write seal (F_SEAL_WRITE/F_SEAL_FUTURE_WRITE)? */
+static bool tether_write_sealed(struct file *file)
+{
+	if (!shmem_mapping(file->f_mapping))
+		return false;
+	return READ_ONCE(SHMEM_I(file_inode(file))->seals) &
+	       (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE);
+}
+
+static u32 tether_section_access(struct file *filp)
+{
+	return TETHER_SECTION_READ |
+	       (filp->f_mode & FMODE_WRITE ? TETHER_SECTION_WRITE : 0);
+}
+
+static u32 tether_section_hash(struct user_namespace *ns, const char *name)
+{
+	return full_name_hash(ns, name, strlen(name));
+}
+
+/* Called with tether_section_names_lock held; releases it. */
+static void tether_section_release(struct kref *ref)
+	__releases(&tether_section_names_lock)
+{
+	struct tether_section *sec = container_of(ref, struct tether_section,
+						  ref);
+	struct tether_view_ops *ops, *next;
+
+	if (sec->name[0])
+		hash_del(&sec->name_node);
+	mutex_unlock(&tether_section_names_lock);
+
+	list_for_each_entry_safe(ops, next, &sec->view_ops, node)
+		kfree(ops);
+	mutex_destroy(&sec->ops_lock);
+	put_user_ns(sec->user_ns);
+	fput(sec->backing);
+	kfree(sec);
+}
+
+static void tether_section_put(struct tether_section *sec)
+{
+	kref_put_mutex(&sec->ref, tether_section_release,
+		       &tether_section_names_lock);
+}
+
+/* The section of a view: its vm_ops are one of the section's copies. */
+static struct tether_view_ops *tether_view_ops(struct vm_area_struct *vma)
+{
+	return container_of(vma->vm_ops, struct tether_view_ops, ops);
+}
+
+/* A new vma of a view: fork, split, mremap. */
+static void tether_view_open(struct vm_area_struct *vma)
+{
+	struct tether_view_ops *ops = tether_view_ops(vma);
+
+	get_file(vma->vm_private_data);
+	atomic_inc(&ops->sec->views);
+	if (tether_shared_maywrite(vma))
+		mapping_allow_writable(ops->sec->backing->f_mapping);
+	if (ops->orig->open)
+		ops->orig->open(vma);
+}
+
+static void tether_view_close(struct vm_area_struct *vma)
+{
+	struct tether_view_ops *ops = tether_view_ops(vma);
+	struct tether_section *sec = ops->sec;
+
+	if (ops->orig->close)
+		ops->orig->close(vma);
+	if (tether_shared_maywrite(vma))
+		mapping_unmap_writable(sec->backing->f_mapping);
+	atomic_dec(&sec->views);
+	/*
+	 * May be the last reference to the descriptor, and through it to the
+	 * section and ops; fput() defers the release past this call.
+	 */
+	fput(vma->vm_private_data);
+}
+
+/* Fill a fresh tether_view_ops copy: @o with the views' own open and close. */
+static void tether_ops_fill(struct vm_operations_struct *ops, const struct vm_operations_struct *o)
+{
+	*ops = *o;
+	ops->open = tether_view_open;
+	ops->close = tether_view_close;
+}
+
+/*
+ * Point the vma, just set up by the backing file's ->mmap(), at the
+ * section's copy of the vm_ops that ->mmap() chose.
+ */
+static int tether_view_ops_install(struct tether_section *sec,
+				   struct vm_area_struct *vma)
+{
+	const struct vm_operations_struct *orig = vma->vm_ops;
+	struct tether_view_ops *ops;
+
+	/* vm_private_data is ours; a file that needs it is not supported */
+	if (!orig || !orig->fault || vma->vm_private_data ||
+	    (vma->vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO | VM_HUGETLB)))
+		return -ENODEV;
+
+	mutex_lock(&sec->ops_lock);
+	list_for_each_entry(ops, &sec->view_ops, node)
+		if (ops->orig == orig)
+			goto found;
+	ops = kzalloc(sizeof(*ops), GFP_KERNEL_ACCOUNT);
+	if (!ops) {
+		mutex_unlock(&sec->ops_lock);
+		return -ENOMEM;
+	}
+	/* const to every reader; nothing reads it before this returns */
+	tether_ops_fill((void *)&ops->ops, orig);
+	ops->orig = orig;
+	ops->sec = sec;
+	list_add(&ops->node, &sec->view_ops);
+found:
+	mutex_unlock(&sec->ops_lock);
+	vma->vm_ops = &ops->ops;
+	return 0;
+}
+
+/* Runs with the caller's mmap_lock held for writing. */
+static int tether_section_mmap(struct file *filp, struct vm_area_struct *vma)
+{
+	struct tether_section *sec = filp->private_data;
+	struct file *backing = sec->backing;
+	pgoff_t sec_pages = DIV_ROUND_UP(sec->length, PAGE_SIZE);
+	vm_flags_t clear = VM_MAYEXEC;
+	bool writable_held = false;
+	int ret;
+
+	if (vma->vm_pgoff >= sec_pages ||
+	    vma_pages(vma) > sec_pages - vma->vm_pgoff)
+		return -EINVAL;
+	if (vma->vm_flags & VM_EXEC)
+		return -EACCES;
+	if (vma->vm_flags & VM_MAYSHARE) {
+		/*
+		 * do_mmap() already refused PROT_WRITE and dropped VM_MAYWRITE
+		 * for a read-only descriptor; write seals are checked here
+		 * because do_mmap() saw our file, not the backing one.
+		 */
+		if (!(filp->f_mode & FMODE_WRITE)) {
+			if (vma->vm_flags & VM_WRITE)
+				return -EACCES;
+			clear |= VM_MAYWRITE;
+		} else if (tether_write_sealed(backing)) {
+			if (vma->vm_flags & VM_WRITE)
+				return -EPERM;
+			clear |= VM_MAYWRITE;
+		}
+	}
+	tether_vm_flags_mod(vma, VM_DONTEXPAND, clear);
+
+	if (tether_shared_maywrite(vma)) {
+		/* -EPERM when F_SEAL_WRITE denies writable mappings */
+		ret = mapping_map_writable(backing->f_mapping);
+		if (ret)
+			return ret;
+		writable_held = true;
+	}
+
+	/* from here on, the vma's file is the backing file */
+	vma_set_file(vma, backing);
+	ret = call_mmap(backing, vma);
+	if (ret)
+		goto err_writable;
+	ret = tether_view_ops_install(sec, vma);
+	if (ret)
+		goto err_close;
+
+	vma->vm_private_data = get_file(filp);
+	atomic_inc(&sec->views);
+	return 0;
+
+err_close:
+	/* mmap_region() calls no vm_ops after a failed ->mmap() */
+	if (vma->vm_ops && vma->vm_ops->close)
+		vma->vm_ops->close(vma);
+err_writable:
+	if (writable_held)
+		mapping_unmap_writable(backing->f_mapping);
+	return ret;
+}
+
+/* Pages of the section's range in the backing file's page cache. */
+static int tether_section_resident(struct tether_section *sec, u64 *pages)
+{
+	struct address_space *mapping = sec->backing->f_mapping;
+	pgoff_t last = DIV_ROUND_UP(sec->length, PAGE_SIZE) - 1;
+	struct folio_batch fbatch;
+	pgoff_t index = 0;
+	unsigned int i, nr;
+	u64 count = 0;
+
+	folio_batch_init(&fbatch);
+	while ((nr = filemap_get_folios(mapping, &index, last, &fbatch))) {
+		for (i = 0; i < nr; i++) {
+			struct folio *folio = fbatch.folios[i];
+			pgoff_t end = folio->index + folio_nr_pages(folio) - 1;
+
+			/* a large folio may reach past the section's end */
+			count += min(end, last) - folio->index + 1;
+		}
+		folio_batch_release(&fbatch);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+	*pages = count;
+	return 0;
+}
+
+static int tether_section_query(struct file *filp, struct tether_ucmd *ucmd)
+{
+	struct tether_section_info *info = ucmd->cmd;
+	struct tether_section *sec = filp->private_data;
+	int ret;
+
+	if (info->flags)
+		return -EINVAL;
+	ret = tether_section_resident(sec, &info->resident_pages);
+	if (ret)
+		return ret;
+	info->length = sec->length;
+	info->max_prot = sec->max_prot;
+	info->access = tether_section_access(filp);
+	info->backing = sec->backing_kind;
+	info->views = atomic_read(&sec->views);
+	memcpy(info->name, sec->name, sizeof(info->name));
+	return tether_respond(ucmd, sizeof(*info));
+}
+
+static long tether_section_fops_ioctl(struct file *filp, unsigned int cmd,
+				      unsigned long arg)
+{
+	struct tether_section_info info;
+	struct tether_ucmd ucmd = {};
+	int ret;
+
+	if (cmd != TETHER_IOC_SECTION_QUERY)
+		return -ENOTTY;
+	ucmd.ubuffer = (void __user *)arg;
+	ret = get_user(ucmd.user_size, (u32 __user *)ucmd.ubuffer);
+	if (ret)
+		return ret;
+	if (ucmd.user_size < offsetofend(struct tether_section_info, name))
+		return -EINVAL;
+	ret = copy_struct_from_user(&info, sizeof(info), ucmd.ubuffer,
+				    ucmd.user_size);
+	if (ret)
+		return ret;
+	ucmd.cmd = &info;
+	return tether_section_query(filp, &ucmd);
+}
+
+static int tether_section_fops_release(struct inode *inode, struct file *filp)
+{
+	tether_section_put(filp->private_data);
+	return 0;
+}
+
+static const struct file_operations tether_section_fops = {
+	.owner = THIS_MODULE,
+	.release = tether_section_fops_release,
+	.mmap = tether_section_mmap,
+	.unlocked_ioctl = tether_section_fops_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+/*
+ * Give the caller a new descriptor for @sec, consuming the caller's
+ * reference in every case. The descriptor number is written to *@ufd (as
+ * part of the reply) before it is installed, so a failed copy leaves no
+ * descriptor behind.
+ */
+static int tether_section_install_fd(struct tether_section *sec, u32 access,
+				     struct tether_ucmd *ucmd, s32 *ufd,
+				     size_t cmd_len)
+{
+	struct file *filp;
+	int fd, ret;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		tether_section_put(sec);
+		return fd;
+	}
+	filp = anon_inode_getfile("[tether_section]", &tether_section_fops, sec,
+				  access & TETHER_SECTION_WRITE ? O_RDWR :
+								  O_RDONLY);
+	if (IS_ERR(filp)) {
+		put_unused_fd(fd);
+		tether_section_put(sec);
+		return PTR_ERR(filp);
+	}
+	/* the file owns the reference now */
+	*ufd = fd;
+	ret = tether_respond(ucmd, cmd_len);
+	if (ret) {
+		put_unused_fd(fd);
+		fput(filp);
+		return ret;
+	}
+	fd_install(fd, filp);
+	return 0;
+}
+
+/* Check a name field: NUL-terminated, zero after the NUL. */
+static int tether_section_check_name(const char *name)
+{
+	size_t len = strnlen(name, TETHER_SECTION_NAME_MAX);
+
+	if (len == TETHER_SECTION_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (memchr_inv(name + len, 0, TETHER_SECTION_NAME_MAX - len))
+		return -EINVAL;
+	return 0;
+}
+
+/* Called with tether_section_names_lock held. */
+static struct tether_section *tether_section_lookup(struct user_namespace *ns,
+						    const char *name)
+{
+	struct tether_section *sec;
+
+	lockdep_assert_held(&tether_section_names_lock);
+	hash_for_each_possible(tether_section_names, sec, name_node,
+			       tether_section_hash(ns, name))
+		if (sec->user_ns == ns && !strcmp(sec->name, name))
+			return sec;
+	return NULL;
+}
+
+/* Is @name taken in the caller's user namespace? */
+static bool tether_section_name_taken(const char *name)
+{
+	bool taken;
+
+	mutex_lock(&tether_section_names_lock);
+	taken = tether_section_lookup(current_user_ns(), name);
+	mutex_unlock(&tether_section_names_lock);
+	return taken;
+}
+
+/* Validate a backing file for @cmd and take it; returns it or an error. */
+static struct file *tether_section_backing_file(struct tether_section_create *cmd)
+{
+	struct inode *inode;
+	struct file *file;
+	loff_t isize;
+	int ret;
+
+	file = fget(cmd->backing_fd);
+	if (!file)
+		return ERR_PTR(-EBADF);
+	inode = file_inode(file);
+	ret = -ENODEV;
+	if (!S_ISREG(inode->i_mode) || !file->f_op->mmap ||
+	    inode->i_sb->s_magic == HUGETLBFS_MAGIC)
+		goto err;
+	ret = -EACCES;
+	if (!(file->f_mode & FMODE_READ))
+		goto err;
+	if ((cmd->max_prot & TETHER_SECTION_WRITE) &&
+	    (!(file->f_mode & FMODE_WRITE) || IS_APPEND(inode)))
+		goto err;
+	ret = -EPERM;
+	if ((cmd->max_prot & TETHER_SECTION_WRITE) && tether_write_sealed(file))
+		goto err;
+
+	isize = i_size_read(inode);
+	ret = -EINVAL;
+	if (!cmd->length) {
+		if (!isize)
+			goto err;
+		cmd->length = isize;
+	}
+	if (cmd->length > isize) {
+		if (!(cmd->flags & TETHER_SECTION_CREATE_EXTEND))
+			goto err;
+		ret = -EACCES;
+		if (!(file->f_mode & FMODE_WRITE))
+			goto err;
+		ret = vfs_truncate(&file->f_path, cmd->length);
+		if (ret)
+			goto err;
+	}
+	return file;
+err:
+	fput(file);
+	return ERR_PTR(ret);
+}
+
+/**
+ * tether_section_create() - TETHER_IOC_SECTION_CREATE
+ * @ucmd: the call; ucmd->cmd is a struct tether_section_create
+ *
+ * Return: 0 with the new descriptor in the reply, or a negative errno.
+ */
+int tether_section_create(struct tether_ucmd *ucmd)
+{
+	struct tether_section_create *cmd = ucmd->cmd;
+	struct tether_section *sec;
+	struct file *backing;
+	u32 kind;
+	int ret;
+
+	if (cmd->flags & ~TETHER_SECTION_CREATE_EXTEND || cmd->__reserved ||
+	    cmd->length > MAX_LFS_FILESIZE)
+		return -EINVAL;
+	if (!(cmd->max_prot & TETHER_SECTION_READ) ||
+	    cmd->max_prot & ~TETHER_SECTION_PROT_ALL)
+		return -EINVAL;
+	ret = tether_section_check_name(cmd->name);
+	if (ret)
+		return ret;
+	if (cmd->backing_fd == -1 &&
+	    (!cmd->length || cmd->flags & TETHER_SECTION_CREATE_EXTEND))
+		return -EINVAL;
+	/* fail early, before EXTEND grows a file; rechecked below */
+	if (cmd->name[0] && tether_section_name_taken(cmd->name))
+		return -EEXIST;
+
+	sec = kzalloc(sizeof(*sec), GFP_KERNEL_ACCOUNT);
+	if (!sec)
+		return -ENOMEM;
+	if (cmd->backing_fd == -1) {
+		/* sparse, like a memfd: each page is charged when touched */
+		backing = shmem_file_setup("tether_section", cmd->length,
+					   VM_NORESERVE);
+		kind = TETHER_SECTION_BACKING_ANON;
+	} else {
+		backing = tether_section_backing_file(cmd);
+		kind = TETHER_SECTION_BACKING_FILE;
+	}
+	if (IS_ERR(backing)) {
+		kfree(sec);
+		return PTR_ERR(backing);
+	}
+
+	kref_init(&sec->ref);
+	sec->backing = backing;
+	sec->length = cmd->length;
+	sec->max_prot = cmd->max_prot;
+	sec->backing_kind = kind;
+	atomic_set(&sec->views, 0);
+	INIT_HLIST_NODE(&sec->name_node);
+	sec->user_ns = get_user_ns(current_user_ns());
+	sec->owner = current_euid();
+	mutex_init(&sec->ops_lock);
+	INIT_LIST_HEAD(&sec->view_ops);
+
+	if (cmd->name[0]) {
+		mutex_lock(&tether_section_names_lock);
+		if (tether_section_lookup(sec->user_ns, cmd->name)) {
+			mutex_unlock(&tether_section_names_lock);
+			/* unnamed yet: the put leaves the table alone */
+			tether_section_put(sec);
+			return -EEXIST;
+		}
+		strscpy(sec->name, cmd->name, sizeof(sec->name));
+		hash_add(tether_section_names, &sec->name_node,
+			 tether_section_hash(sec->user_ns, sec->name));
+		mutex_unlock(&tether_section_names_lock);
+	}
+
+	return tether_section_install_fd(sec, sec->max_prot, ucmd, &cmd->fd,
+					 sizeof(*cmd));
+}
+
+/**
+ * tether_section_open() - TETHER_IOC_SECTION_OPEN
+ * @ucmd: the call; ucmd->cmd is a struct tether_section_open
+ *
+ * Return: 0 with the new descriptor in the reply, or a negative errno.
+ */
+int tether_section_open(struct tether_ucmd *ucmd)
+{
+	struct tether_section_open *cmd = ucmd->cmd;
+	struct user_namespace *ns = current_user_ns();
+	struct tether_section *sec;
+	int ret;
+
+	if (cmd->flags)
+		return -EINVAL;
+	if (!(cmd->access & TETHER_SECTION_READ) ||
+	    cmd->access & ~TETHER_SECTION_PROT_ALL)
+		return -EINVAL;
+	ret = tether_section_check_name(cmd->name);
+	if (ret)
+		return ret;
+	if (!cmd->name[0])
+		return -EINVAL;
+
+	mutex_lock(&tether_section_names_lock);
+	sec = tether_section_lookup(ns, cmd->name);
+	if (!sec) {
+		ret = -ENOENT;
+	} else if (cmd->access & ~sec->max_prot) {
+		ret = -EACCES;
+	} else if (!uid_eq(current_euid(), sec->owner) &&
+		   !ns_capable(sec->user_ns, CAP_IPC_OWNER)) {
+		ret = -EACCES;
+	} else {
+		/* in the table, so its count is not zero */
+		kref_get(&sec->ref);
+	}
+	mutex_unlock(&tether_section_names_lock);
+	if (ret)
+		return ret;
+
+	return tether_section_install_fd(sec, cmd->access, ucmd, &cmd->fd,
+					 sizeof(*cmd));
+}

@@ -1,0 +1,1737 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sections: create, open by name, map views, unmap, close. Every memory
+ * claim is checked through the kernel's own views of it: mincore(), the
+ * query ioctl's resident count, /proc/meminfo (Shmem), /proc/sys/fs/file-nr,
+ * /proc/slabinfo, and for writeback an O_DIRECT read of an ext4 file system
+ * on a loop device.
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "tether_test.h"
+
+/*
+ * kselftest_harness.h (6.12) runs each test under setjmp() in a wrapper
+ * whose local "child" GCC may keep in a register (the Makefile relaxes
+ * -Wclobbered for it). The value only matters after a failed ASSERT, where
+ * it can make the harness skip FIXTURE_TEARDOWN; the ext4 fixture, whose
+ * teardown matters, therefore uses FIXTURE_TEARDOWN_PARENT.
+ */
+
+#define KiB (1024UL)
+#define MiB (1024 * KiB)
+#define GiB (1024 * MiB)
+
+#define RW (TETHER_SECTION_READ | TETHER_SECTION_WRITE)
+#define RO TETHER_SECTION_READ
+
+static int section_create_flags(int ctx, uint64_t length, uint32_t max_prot,
+				int backing_fd, const char *name,
+				uint32_t flags, int *fd)
+{
+	struct tether_section_create c = {
+		.size = sizeof(c),
+		.flags = flags,
+		.length = length,
+		.max_prot = max_prot,
+		.backing_fd = backing_fd,
+		.fd = -1,
+	};
+	int ret;
+
+	if (name)
+		snprintf(c.name, sizeof(c.name), "%s", name);
+	ret = tether_ioctl(ctx, TETHER_IOC_SECTION_CREATE, &c);
+	if (!ret)
+		*fd = c.fd;
+	return ret;
+}
+
+/* Create a section; 0 with *fd set, or -errno. */
+static int section_create(int ctx, uint64_t length, uint32_t max_prot,
+			  int backing_fd, const char *name, int *fd)
+{
+	return section_create_flags(ctx, length, max_prot, backing_fd, name, 0,
+				    fd);
+}
+
+/* Open a named section; 0 with *fd set, or -errno. */
+static int section_open(int ctx, const char *name, uint32_t access, int *fd)
+{
+	struct tether_section_open o = {
+		.size = sizeof(o),
+		.access = access,
+		.fd = -1,
+	};
+	int ret;
+
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	ret = tether_ioctl(ctx, TETHER_IOC_SECTION_OPEN, &o);
+	if (!ret)
+		*fd = o.fd;
+	return ret;
+}
+
+static int section_query(int fd, struct tether_section_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	return tether_ioctl(fd, TETHER_IOC_SECTION_QUERY, info);
+}
+
+/* The query's view count, or -errno. */
+static long section_views(int fd)
+{
+	struct tether_section_info info;
+	int ret = section_query(fd, &info);
+
+	return ret ? ret : (long)info.views;
+}
+
+/* The query's resident page count, or -errno. */
+static long long section_resident(int fd)
+{
+	struct tether_section_info info;
+	int ret = section_query(fd, &info);
+
+	return ret ? ret : (long long)info.resident_pages;
+}
+
+/* How many of the pages in [addr, addr + len) mincore() reports resident. */
+static long resident_in(void *addr, size_t len, unsigned char *vec)
+{
+	size_t i, n = len / page_size();
+	long count = 0;
+
+	if (mincore(addr, len, vec))
+		return -errno;
+	for (i = 0; i < n; i++)
+		count += vec[i] & 1;
+	return count;
+}
+
+/* A regular file on tmpfs, filled with @fill; returns an O_RDWR fd. */
+static int tmp_file(size_t len, int fill)
+{
+	char path[] = "/tmp/tether-section-XXXXXX";
+	char *buf;
+	int fd;
+
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	buf = malloc(len);
+	if (!buf) {
+		close(fd);
+		return -1;
+	}
+	memset(buf, fill, len);
+	if (write(fd, buf, len) != (ssize_t)len) {
+		free(buf);
+		close(fd);
+		return -1;
+	}
+	free(buf);
+	return fd;
+}
+
+/* Write a string to a procfs/sysfs file; ignore files that refuse. */
+static void poke(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, val, strlen(val)) < 0)
+		errno = 0;
+	close(fd);
+}
+
+/* A /proc/meminfo value in kB after folding the per-cpu counters, or -1. */
+static long meminfo_kb(const char *key)
+{
+	char line[256];
+	long val = -1;
+	size_t klen = strlen(key);
+	FILE *f;
+
+	poke("/proc/sys/vm/stat_refresh", "1");
+	f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			val = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return val;
+}
+
+/* Allocated struct files system-wide (/proc/sys/fs/file-nr), or -1. */
+static long files_allocated(void)
+{
+	long n = -1;
+	FILE *f = fopen("/proc/sys/fs/file-nr", "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
+/* Open descriptors of this process. */
+static int fds_open(void)
+{
+	struct dirent *d;
+	int n = 0;
+	DIR *dir = opendir("/proc/self/fd");
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir)))
+		if (d->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n - 1; /* the directory's own descriptor */
+}
+
+#define MAX_CACHES 512
+
+struct slab_count {
+	char name[64];
+	long active;
+};
+
+/*
+ * Active objects of every slab cache, after dropping caches and shrinking
+ * every cache (which also drains KASAN's quarantine on the debug kernel).
+ */
+static int read_slabs(struct slab_count *s, int max)
+{
+	char path[PATH_MAX], line[512];
+	struct dirent *d;
+	int n = 0;
+	DIR *dir;
+	FILE *f;
+
+	sync();
+	poke("/proc/sys/vm/drop_caches", "3");
+	usleep(500 * 1000); /* let RCU-deferred frees run */
+	dir = opendir("/sys/kernel/slab");
+	if (dir) {
+		while ((d = readdir(dir))) {
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink",
+				 d->d_name);
+			poke(path, "1");
+		}
+		closedir(dir);
+	}
+	f = fopen("/proc/slabinfo", "r");
+	if (!f)
+		return -1;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		if (line[0] == '#' || !strncmp(line, "slabinfo", 8))
+			continue;
+		if (sscanf(line, "%63s %ld", s[n].name, &s[n].active) == 2)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static long slab_active(struct slab_count *s, int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(s[i].name, name))
+			return s[i].active;
+	return 0;
+}
+
+/* Wait for a child and return its exit status, or 128 + signal. */
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+FIXTURE(sec) {
+	int ctx;
+};
+
+FIXTURE_SETUP(sec)
+{
+	tether_open_or_skip(_metadata, &self->ctx);
+}
+
+FIXTURE_TEARDOWN(sec)
+{
+	if (self->ctx >= 0)
+		close(self->ctx);
+}
+
+TEST_F(sec, feature_bit)
+{
+	struct tether_info info = { .size = sizeof(info) };
+
+	ASSERT_IOCTL_OK(self->ctx, TETHER_IOC_GET_INFO, &info);
+	ASSERT_TRUE(info.features & TETHER_FEATURE_SECTION);
+}
+
+TEST_F(sec, create_anon_and_query)
+{
+	struct tether_section_info info;
+	int fd;
+
+	ASSERT_EQ(0, section_create(self->ctx, 1 * MiB, RW, -1, NULL, &fd));
+	ASSERT_EQ(FD_CLOEXEC, fcntl(fd, F_GETFD));
+	ASSERT_EQ(0, section_query(fd, &info));
+	ASSERT_EQ(sizeof(info), info.size);
+	ASSERT_EQ(1 * MiB, info.length);
+	ASSERT_EQ(RW, info.max_prot);
+	ASSERT_EQ(RW, info.access);
+	ASSERT_EQ(TETHER_SECTION_BACKING_ANON, info.backing);
+	ASSERT_EQ(0, info.views);
+	ASSERT_EQ(0, info.resident_pages);
+	ASSERT_EQ(0, info.name[0]);
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, create_errors)
+{
+	struct tether_section_create c;
+	int fd;
+
+	/* anonymous: zero length, beyond the largest file, EXTEND */
+	ASSERT_EQ(-EINVAL, section_create(self->ctx, 0, RW, -1, NULL, &fd));
+	ASSERT_EQ(-EINVAL, section_create(self->ctx, UINT64_MAX, RW, -1, NULL,
+					  &fd));
+	ASSERT_EQ(-EINVAL, section_create(self->ctx, (uint64_t)LLONG_MAX + 1,
+					  RW, -1, NULL, &fd));
+	ASSERT_EQ(-EINVAL, section_create_flags(self->ctx, page_size(), RW, -1,
+						NULL,
+						TETHER_SECTION_CREATE_EXTEND,
+						&fd));
+	/* maximum protection: none, write without read, exec, unknown */
+	ASSERT_EQ(-EINVAL, section_create(self->ctx, page_size(), 0, -1, NULL,
+					  &fd));
+	ASSERT_EQ(-EINVAL, section_create(self->ctx, page_size(),
+					  TETHER_SECTION_WRITE, -1, NULL, &fd));
+	ASSERT_EQ(-EINVAL, section_create(self->ctx, page_size(), RW | PROT_EXEC,
+					  -1, NULL, &fd));
+	ASSERT_EQ(-EINVAL, section_create(self->ctx, page_size(), RW | 1u << 31,
+					  -1, NULL, &fd));
+	/* unknown flag */
+	ASSERT_EQ(-EINVAL, section_create_flags(self->ctx, page_size(), RW, -1,
+						NULL, 1u << 1, &fd));
+
+	/* reserved field */
+	memset(&c, 0, sizeof(c));
+	c.size = sizeof(c);
+	c.length = page_size();
+	c.max_prot = RW;
+	c.backing_fd = -1;
+	c.__reserved = 1;
+	ASSERT_IOCTL_ERR(EINVAL, self->ctx, TETHER_IOC_SECTION_CREATE, &c);
+
+	/* names: no NUL, garbage after the NUL */
+	c.__reserved = 0;
+	memset(c.name, 'a', sizeof(c.name));
+	ASSERT_IOCTL_ERR(ENAMETOOLONG, self->ctx, TETHER_IOC_SECTION_CREATE,
+			 &c);
+	memset(c.name, 0, sizeof(c.name));
+	c.name[0] = 'a';
+	c.name[5] = 'b';
+	ASSERT_IOCTL_ERR(EINVAL, self->ctx, TETHER_IOC_SECTION_CREATE, &c);
+	/* the longest name fits */
+	memset(c.name, 'n', sizeof(c.name) - 1);
+	c.name[sizeof(c.name) - 1] = 0;
+	ASSERT_IOCTL_OK(self->ctx, TETHER_IOC_SECTION_CREATE, &c);
+	ASSERT_EQ(0, close(c.fd));
+}
+
+TEST_F(sec, create_backing_errors)
+{
+	int pipefd[2], fd, dir, dev, opath, rw, ro, wo;
+	char path[64];
+
+	/* not a descriptor */
+	ASSERT_EQ(-EBADF, section_create(self->ctx, page_size(), RO, 4000, NULL,
+					 &fd));
+	ASSERT_EQ(-EBADF, section_create(self->ctx, page_size(), RO, -2, NULL,
+					 &fd));
+
+	/* not a regular file */
+	ASSERT_EQ(0, pipe(pipefd));
+	ASSERT_EQ(-ENODEV, section_create(self->ctx, page_size(), RO, pipefd[0],
+					  NULL, &fd));
+	dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_LE(0, dir);
+	ASSERT_EQ(-ENODEV, section_create(self->ctx, page_size(), RO, dir, NULL,
+					  &fd));
+	dev = open("/dev/zero", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(-ENODEV, section_create(self->ctx, page_size(), RO, dev, NULL,
+					  &fd));
+
+	/* O_PATH descriptors do not count */
+	rw = tmp_file(4 * page_size(), 'x');
+	ASSERT_LE(0, rw);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", rw);
+	opath = open(path, O_PATH | O_CLOEXEC);
+	ASSERT_LE(0, opath);
+	ASSERT_EQ(-EBADF, section_create(self->ctx, page_size(), RO, opath, NULL,
+					 &fd));
+	/* the same file read-only and write-only, through /proc */
+	wo = open(path, O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, wo);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, ro);
+	/* maximum protection beyond the open mode */
+	ASSERT_EQ(-EACCES, section_create(self->ctx, page_size(), RW, ro, NULL,
+					  &fd));
+	ASSERT_EQ(-EACCES, section_create(self->ctx, page_size(), RO, wo, NULL,
+					  &fd));
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RO, ro, NULL, &fd));
+	ASSERT_EQ(0, close(fd));
+
+	/* longer than the file, without and with EXTEND on a read-only fd */
+	ASSERT_EQ(-EINVAL, section_create(self->ctx, 5 * page_size(), RO, ro,
+					  NULL, &fd));
+	ASSERT_EQ(-EACCES, section_create_flags(self->ctx, 5 * page_size(), RO,
+						ro, NULL,
+						TETHER_SECTION_CREATE_EXTEND,
+						&fd));
+	close(opath);
+	close(wo);
+	close(ro);
+	close(rw);
+	close(dev);
+	close(dir);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+TEST_F(sec, create_file_length)
+{
+	struct tether_section_info info;
+	struct stat st;
+	int file, empty, fd;
+
+	file = tmp_file(3 * page_size() + 100, 'x');
+	ASSERT_LE(0, file);
+
+	/* 0: the file's size */
+	ASSERT_EQ(0, section_create(self->ctx, 0, RW, file, NULL, &fd));
+	ASSERT_EQ(0, section_query(fd, &info));
+	ASSERT_EQ(3 * page_size() + 100, info.length);
+	ASSERT_EQ(TETHER_SECTION_BACKING_FILE, info.backing);
+	ASSERT_EQ(0, close(fd));
+
+	/* shorter than the file */
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, file, NULL, &fd));
+	ASSERT_EQ(0, close(fd));
+
+	/* EXTEND grows the file, never shrinks it */
+	ASSERT_EQ(0, section_create_flags(self->ctx, 8 * page_size(), RW, file,
+					  NULL, TETHER_SECTION_CREATE_EXTEND,
+					  &fd));
+	ASSERT_EQ(0, fstat(file, &st));
+	ASSERT_EQ(8 * page_size(), st.st_size);
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(0, section_create_flags(self->ctx, page_size(), RW, file, NULL,
+					  TETHER_SECTION_CREATE_EXTEND, &fd));
+	ASSERT_EQ(0, fstat(file, &st));
+	ASSERT_EQ(8 * page_size(), st.st_size);
+	ASSERT_EQ(0, close(fd));
+
+	/* a taken name fails before EXTEND touches the file */
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-ext",
+				    &fd));
+	ASSERT_EQ(-EEXIST, section_create_flags(self->ctx, 16 * page_size(), RW,
+						file, "tether-ext",
+						TETHER_SECTION_CREATE_EXTEND,
+						&empty));
+	ASSERT_EQ(0, fstat(file, &st));
+	ASSERT_EQ(8 * page_size(), st.st_size);
+	ASSERT_EQ(0, close(fd));
+
+	/* an empty file with length 0 */
+	empty = tmp_file(0, 0);
+	ASSERT_LE(0, empty);
+	ASSERT_EQ(-EINVAL, section_create(self->ctx, 0, RW, empty, NULL, &fd));
+	close(empty);
+	close(file);
+}
+
+TEST_F(sec, size_boundaries)
+{
+	/* static: each test runs in its own process */
+	static struct {
+		struct tether_section_create c;
+		uint64_t tail[2];
+	} bigc;
+	static struct {
+		struct tether_section_open o;
+		uint64_t tail[2];
+	} bigo;
+	static struct {
+		struct tether_section_info i;
+		uint64_t tail[2];
+	} bigi;
+	int fd;
+
+	/* create: min - 1, zero tail, non-zero tail, bad pointer */
+	memset(&bigc, 0, sizeof(bigc));
+	bigc.c.size = sizeof(bigc.c) - 1;
+	bigc.c.length = page_size();
+	bigc.c.max_prot = RW;
+	bigc.c.backing_fd = -1;
+	snprintf(bigc.c.name, sizeof(bigc.c.name), "tether-sizes");
+	ASSERT_IOCTL_ERR(EINVAL, self->ctx, TETHER_IOC_SECTION_CREATE, &bigc);
+	bigc.c.size = sizeof(bigc);
+	bigc.tail[1] = 1;
+	ASSERT_IOCTL_ERR(E2BIG, self->ctx, TETHER_IOC_SECTION_CREATE, &bigc);
+	ASSERT_IOCTL_ERR(EFAULT, self->ctx, TETHER_IOC_SECTION_CREATE, NULL);
+	bigc.tail[1] = 0;
+	ASSERT_IOCTL_OK(self->ctx, TETHER_IOC_SECTION_CREATE, &bigc);
+	ASSERT_EQ(0, bigc.tail[0]);
+	fd = bigc.c.fd;
+
+	/* open */
+	memset(&bigo, 0, sizeof(bigo));
+	bigo.o.size = sizeof(bigo.o) - 1;
+	bigo.o.access = RO;
+	snprintf(bigo.o.name, sizeof(bigo.o.name), "tether-sizes");
+	ASSERT_IOCTL_ERR(EINVAL, self->ctx, TETHER_IOC_SECTION_OPEN, &bigo);
+	bigo.o.size = sizeof(bigo);
+	bigo.tail[0] = 1;
+	ASSERT_IOCTL_ERR(E2BIG, self->ctx, TETHER_IOC_SECTION_OPEN, &bigo);
+	ASSERT_IOCTL_ERR(EFAULT, self->ctx, TETHER_IOC_SECTION_OPEN, (void *)8);
+	bigo.tail[0] = 0;
+	ASSERT_IOCTL_OK(self->ctx, TETHER_IOC_SECTION_OPEN, &bigo);
+	ASSERT_EQ(0, close(bigo.o.fd));
+
+	/* query */
+	memset(&bigi, 0, sizeof(bigi));
+	bigi.i.size = sizeof(bigi.i) - 1;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_SECTION_QUERY, &bigi);
+	bigi.i.size = sizeof(bigi);
+	bigi.tail[1] = 1;
+	ASSERT_IOCTL_ERR(E2BIG, fd, TETHER_IOC_SECTION_QUERY, &bigi);
+	ASSERT_IOCTL_ERR(EFAULT, fd, TETHER_IOC_SECTION_QUERY, NULL);
+	bigi.tail[1] = 0;
+	bigi.i.flags = 1;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_SECTION_QUERY, &bigi);
+	bigi.i.flags = 0;
+	ASSERT_IOCTL_OK(fd, TETHER_IOC_SECTION_QUERY, &bigi);
+	ASSERT_EQ(page_size(), bigi.i.length);
+	ASSERT_EQ(0, bigi.tail[0]);
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, wrong_descriptor)
+{
+	struct tether_section_info info = { .size = sizeof(info) };
+	struct tether_section_create c = {
+		.size = sizeof(c), .length = 4096, .max_prot = RW,
+		.backing_fd = -1,
+	};
+	int fd;
+
+	/* the query is a section-descriptor ioctl, create a device one */
+	ASSERT_IOCTL_ERR(ENOTTY, self->ctx, TETHER_IOC_SECTION_QUERY, &info);
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, NULL, &fd));
+	ASSERT_IOCTL_ERR(ENOTTY, fd, TETHER_IOC_SECTION_CREATE, &c);
+	ASSERT_IOCTL_ERR(ENOTTY, fd, TETHER_IOC_GET_INFO, &info);
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, create_from_other_mm_eperm)
+{
+	pid_t pid = fork();
+
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd;
+
+		_exit(section_create(self->ctx, page_size(), RW, -1, NULL, &fd) ==
+		      -EPERM ? 0 : 1);
+	}
+	ASSERT_EQ(0, wait_child(pid));
+}
+
+TEST_F(sec, open_errors)
+{
+	struct tether_section_open o;
+	int fd, ro_fd, sfd;
+
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-oe",
+				    &fd));
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RO, -1, "tether-oe-ro",
+				    &ro_fd));
+
+	ASSERT_EQ(-ENOENT, section_open(self->ctx, "tether-none", RO, &sfd));
+	ASSERT_EQ(-EINVAL, section_open(self->ctx, "", RO, &sfd));
+	ASSERT_EQ(-EINVAL, section_open(self->ctx, "tether-oe", 0, &sfd));
+	ASSERT_EQ(-EINVAL, section_open(self->ctx, "tether-oe",
+					TETHER_SECTION_WRITE, &sfd));
+	ASSERT_EQ(-EINVAL, section_open(self->ctx, "tether-oe", RW | PROT_EXEC,
+					&sfd));
+	/* beyond the maximum protection */
+	ASSERT_EQ(-EACCES, section_open(self->ctx, "tether-oe-ro", RW, &sfd));
+
+	memset(&o, 0, sizeof(o));
+	o.size = sizeof(o);
+	o.access = RO;
+	snprintf(o.name, sizeof(o.name), "tether-oe");
+	o.flags = 1;
+	ASSERT_IOCTL_ERR(EINVAL, self->ctx, TETHER_IOC_SECTION_OPEN, &o);
+	o.flags = 0;
+	memset(o.name, 'z', sizeof(o.name));
+	ASSERT_IOCTL_ERR(ENAMETOOLONG, self->ctx, TETHER_IOC_SECTION_OPEN, &o);
+	memset(o.name, 0, sizeof(o.name));
+	snprintf(o.name, sizeof(o.name), "tether-oe");
+	o.name[sizeof(o.name) - 1] = 'x';
+	ASSERT_IOCTL_ERR(EINVAL, self->ctx, TETHER_IOC_SECTION_OPEN, &o);
+
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(0, close(ro_fd));
+}
+
+TEST_F(sec, names)
+{
+	struct tether_section_info info;
+	int fd, dup, rofd;
+
+	ASSERT_EQ(0, section_create(self->ctx, 2 * page_size(), RW, -1,
+				    "tether-name", &fd));
+	/* taken */
+	ASSERT_EQ(-EEXIST, section_create(self->ctx, page_size(), RW, -1,
+					  "tether-name", &dup));
+	/* opened with the maximum and with less */
+	ASSERT_EQ(0, section_open(self->ctx, "tether-name", RW, &dup));
+	ASSERT_EQ(FD_CLOEXEC, fcntl(dup, F_GETFD));
+	ASSERT_EQ(0, section_query(dup, &info));
+	ASSERT_EQ(RW, info.access);
+	ASSERT_EQ(2 * page_size(), info.length);
+	ASSERT_STREQ("tether-name", info.name);
+	ASSERT_EQ(0, section_open(self->ctx, "tether-name", RO, &rofd));
+	ASSERT_EQ(0, section_query(rofd, &info));
+	ASSERT_EQ(RO, info.access);
+	ASSERT_EQ(RW, info.max_prot);
+
+	/* the name lives while any descriptor does */
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(0, close(dup));
+	ASSERT_EQ(0, section_open(self->ctx, "tether-name", RO, &fd));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(0, close(rofd));
+	/* and goes with the last one */
+	ASSERT_EQ(-ENOENT, section_open(self->ctx, "tether-name", RO, &fd));
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1,
+				    "tether-name", &fd));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, name_kept_by_view)
+{
+	int fd, again;
+	char *p;
+
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-kept",
+				    &fd));
+	p = mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, close(fd));
+	strcpy(p, "kept");
+
+	/* no descriptor left, one view: the name still opens the section */
+	ASSERT_EQ(0, section_open(self->ctx, "tether-kept", RO, &again));
+	ASSERT_EQ(1, section_views(again));
+	ASSERT_EQ(0, close(again));
+
+	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(-ENOENT, section_open(self->ctx, "tether-kept", RO, &again));
+}
+
+TEST_F(sec, names_per_user_namespace)
+{
+	int fd, again, status;
+	pid_t pid;
+
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-ns",
+				    &fd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int ctx, sfd;
+
+		if (unshare(CLONE_NEWUSER))
+			_exit(errno == EINVAL ? 4 : 10);
+		ctx = open(TETHER_DEV, O_RDWR | O_CLOEXEC);
+		if (ctx < 0)
+			_exit(11);
+		/* the parent's name is not visible here ... */
+		if (section_open(ctx, "tether-ns", RO, &sfd) != -ENOENT)
+			_exit(12);
+		/* ... and the same name is free */
+		if (section_create(ctx, page_size(), RW, -1, "tether-ns", &sfd))
+			_exit(13);
+		if (section_open(ctx, "tether-ns", RO, &sfd))
+			_exit(14);
+		_exit(0);
+	}
+	status = wait_child(pid);
+	if (status == 4)
+		SKIP(goto out, "no user namespaces in this kernel (CONFIG_USER_NS)");
+	ASSERT_EQ(0, status);
+	/* the parent's section is untouched */
+	ASSERT_EQ(0, section_open(self->ctx, "tether-ns", RO, &again));
+	ASSERT_EQ(0, close(again));
+out:
+	close(fd);
+}
+
+TEST_F(sec, name_other_uid_eacces)
+{
+	int fd;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP(return, "needs root to switch uid");
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-uid",
+				    &fd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int ctx, sfd;
+
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(10);
+		ctx = open(TETHER_DEV, O_RDWR | O_CLOEXEC);
+		if (ctx < 0)
+			_exit(11);
+		_exit(section_open(ctx, "tether-uid", RO, &sfd) == -EACCES ? 0 : 12);
+	}
+	ASSERT_EQ(0, wait_child(pid));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, two_processes_share_named)
+{
+	int to_child[2], to_parent[2], fd;
+	char *p, c;
+	pid_t pid;
+
+	ASSERT_EQ(0, section_create(self->ctx, 2 * page_size(), RW, -1,
+				    "tether-share", &fd));
+	p = mmap(NULL, 2 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int ctx, sfd;
+		char *q;
+
+		/* the child's own context and its own view */
+		ctx = open(TETHER_DEV, O_RDWR | O_CLOEXEC);
+		if (ctx < 0 || section_open(ctx, "tether-share", RW, &sfd))
+			_exit(10);
+		q = mmap(NULL, 2 * page_size(), PROT_READ | PROT_WRITE,
+			 MAP_SHARED, sfd, 0);
+		if (q == MAP_FAILED)
+			_exit(11);
+		close(sfd);
+		strcpy(q, "from the child");
+		if (write(to_parent[1], "w", 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(12);
+		_exit(strcmp(q + page_size(), "from the parent") ? 13 : 0);
+	}
+	ASSERT_EQ(1, read(to_parent[0], &c, 1));
+	ASSERT_STREQ("from the child", p);
+	strcpy(p + page_size(), "from the parent");
+	ASSERT_EQ(1, write(to_child[1], "r", 1));
+	ASSERT_EQ(0, wait_child(pid));
+	ASSERT_EQ(0, munmap(p, 2 * page_size()));
+	ASSERT_EQ(0, close(fd));
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+}
+
+/* Write to @p in a child; return the child's fate (128 + signal). */
+static int write_in_child(char *p)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		*(volatile char *)p = 1;
+		_exit(0);
+	}
+	return wait_child(pid);
+}
+
+TEST_F(sec, readonly_view_write_sigsegv)
+{
+	int fd, rofd;
+	char *p;
+
+	/* a read-only view of a read-write section */
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-rov",
+				    &fd));
+	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(128 + SIGSEGV, write_in_child(p));
+	ASSERT_EQ(0, munmap(p, page_size()));
+
+	/* a view through a read-only descriptor */
+	ASSERT_EQ(0, section_open(self->ctx, "tether-rov", RO, &rofd));
+	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, rofd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(128 + SIGSEGV, write_in_child(p));
+	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(0, close(rofd));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, protection_beyond_maximum)
+{
+	int fd, rwfd, rofd;
+	char *p;
+
+	/* a read-only section */
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RO, -1, NULL, &fd));
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, 0));
+	ASSERT_EQ(EACCES, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ | PROT_EXEC,
+				   MAP_SHARED, fd, 0));
+	ASSERT_EQ(EACCES, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ | PROT_EXEC,
+				   MAP_PRIVATE, fd, 0));
+	ASSERT_EQ(EACCES, errno);
+	ASSERT_EQ(0, close(fd));
+
+	/* a read-only descriptor of a read-write section */
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-pbm",
+				    &rwfd));
+	ASSERT_EQ(0, section_open(self->ctx, "tether-pbm", RO, &rofd));
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ | PROT_WRITE,
+				   MAP_SHARED, rofd, 0));
+	ASSERT_EQ(EACCES, errno);
+	/* the read-write descriptor may */
+	p = mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, rwfd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(0, close(rofd));
+	ASSERT_EQ(0, close(rwfd));
+}
+
+TEST_F(sec, mprotect_upgrade_refused)
+{
+	int fd, rofd;
+	char *p;
+
+	ASSERT_EQ(0, section_create(self->ctx, 2 * page_size(), RO, -1, NULL,
+				    &fd));
+	p = mmap(NULL, 2 * page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(-1, mprotect(p, 2 * page_size(), PROT_READ | PROT_WRITE));
+	ASSERT_EQ(EACCES, errno);
+	ASSERT_EQ(-1, mprotect(p, page_size(), PROT_READ | PROT_EXEC));
+	ASSERT_EQ(EACCES, errno);
+	ASSERT_EQ(0, mprotect(p, page_size(), PROT_NONE));
+	ASSERT_EQ(0, mprotect(p, page_size(), PROT_READ));
+	ASSERT_EQ(0, munmap(p, 2 * page_size()));
+	ASSERT_EQ(0, close(fd));
+
+	/* through a read-only descriptor of a read-write section */
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-mpu",
+				    &fd));
+	ASSERT_EQ(0, section_open(self->ctx, "tether-mpu", RO, &rofd));
+	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, rofd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(-1, mprotect(p, page_size(), PROT_READ | PROT_WRITE));
+	ASSERT_EQ(EACCES, errno);
+	ASSERT_EQ(0, munmap(p, page_size()));
+
+	/* a read-write descriptor's read-only shared view may be upgraded */
+	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, mprotect(p, page_size(), PROT_READ | PROT_WRITE));
+	p[0] = 1;
+	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(0, close(rofd));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, view_range)
+{
+	int fd;
+	char *p;
+
+	/* 4 pages and 1 byte: views may cover 5 pages */
+	ASSERT_EQ(0, section_create(self->ctx, 4 * page_size() + 1, RW, -1, NULL,
+				    &fd));
+	p = mmap(NULL, 5 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	p[5 * page_size() - 1] = 1;
+	ASSERT_EQ(0, munmap(p, 5 * page_size()));
+	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd, 4 * page_size());
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, munmap(p, page_size()));
+
+	/* longer than the section */
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 6 * page_size(), PROT_READ, MAP_SHARED,
+				   fd, 0));
+	ASSERT_EQ(EINVAL, errno);
+	/* the offset at the end, beyond the end */
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd,
+				   5 * page_size()));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ, MAP_PRIVATE, fd,
+				   64 * page_size()));
+	ASSERT_EQ(EINVAL, errno);
+	/* a view that starts inside and runs past the end */
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 3 * page_size(), PROT_READ, MAP_SHARED,
+				   fd, 3 * page_size()));
+	ASSERT_EQ(EINVAL, errno);
+	/* an unaligned offset */
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd,
+				   100));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, section_views(fd));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, views_at_offsets)
+{
+	char *whole, *mid, *tail;
+	int fd;
+
+	ASSERT_EQ(0, section_create(self->ctx, 16 * page_size(), RW, -1, NULL,
+				    &fd));
+	whole = mmap(NULL, 16 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
+		     fd, 0);
+	ASSERT_NE(MAP_FAILED, whole);
+	mid = mmap(NULL, 4 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   4 * page_size());
+	ASSERT_NE(MAP_FAILED, mid);
+	tail = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd,
+		    15 * page_size());
+	ASSERT_NE(MAP_FAILED, tail);
+	ASSERT_EQ(3, section_views(fd));
+
+	strcpy(mid, "at page 4");
+	ASSERT_STREQ("at page 4", whole + 4 * page_size());
+	strcpy(whole + 15 * page_size() + 10, "at page 15");
+	ASSERT_STREQ("at page 15", tail + 10);
+	strcpy(mid + 3 * page_size(), "at page 7");
+	ASSERT_STREQ("at page 7", whole + 7 * page_size());
+
+	ASSERT_EQ(0, munmap(mid, 4 * page_size()));
+	ASSERT_EQ(0, munmap(tail, page_size()));
+	ASSERT_EQ(0, munmap(whole, 16 * page_size()));
+	ASSERT_EQ(0, section_views(fd));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, view_count_follows_vmas)
+{
+	int to_child[2], fd;
+	char *p, c;
+	pid_t pid;
+
+	ASSERT_EQ(0, section_create(self->ctx, 3 * page_size(), RW, -1, NULL,
+				    &fd));
+	p = mmap(NULL, 3 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(1, section_views(fd));
+
+	/* a forked child's copy counts while it lives */
+	ASSERT_EQ(0, pipe(to_child));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(to_child[1]);
+		_exit(read(to_child[0], &c, 1) == 0 ? 0 : 1);
+	}
+	close(to_child[0]);
+	ASSERT_EQ(2, section_views(fd));
+	close(to_child[1]);
+	ASSERT_EQ(0, wait_child(pid));
+	ASSERT_EQ(1, section_views(fd));
+
+	/* mprotect of the middle page splits the view in three */
+	ASSERT_EQ(0, mprotect(p + page_size(), page_size(), PROT_READ));
+	ASSERT_EQ(3, section_views(fd));
+	/* munmap of a piece */
+	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(2, section_views(fd));
+	ASSERT_EQ(0, munmap(p, 3 * page_size()));
+	ASSERT_EQ(0, section_views(fd));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, mremap_cannot_grow)
+{
+	char *p, *q;
+	int fd;
+
+	ASSERT_EQ(0, section_create(self->ctx, 8 * page_size(), RW, -1, NULL,
+				    &fd));
+	p = mmap(NULL, 2 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	strcpy(p, "moved");
+	ASSERT_EQ(MAP_FAILED, mremap(p, 2 * page_size(), 4 * page_size(),
+				     MREMAP_MAYMOVE));
+	ASSERT_EQ(EFAULT, errno);
+	/* moving keeps the view (and its count) */
+	q = mmap(NULL, 2 * page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_EQ(q, mremap(p, 2 * page_size(), 2 * page_size(),
+			    MREMAP_MAYMOVE | MREMAP_FIXED, q));
+	ASSERT_STREQ("moved", q);
+	ASSERT_EQ(1, section_views(fd));
+	/* shrinking too */
+	ASSERT_EQ(q, mremap(q, 2 * page_size(), page_size(), 0));
+	ASSERT_EQ(1, section_views(fd));
+	ASSERT_EQ(0, munmap(q, page_size()));
+	ASSERT_EQ(0, section_views(fd));
+	ASSERT_EQ(0, close(fd));
+}
+
+/* VmLck of this process in kB, or -1. */
+static long vm_locked_kb(void)
+{
+	char line[256];
+	long val = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmLck:", 6))
+			val = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+/* The documented limit: VM_DONTEXPAND views are not mlock()ed. */
+TEST_F(sec, limit_mlock_skips_views)
+{
+	char *p;
+	int fd;
+
+	ASSERT_EQ(0, section_create(self->ctx, 4 * page_size(), RW, -1, NULL,
+				    &fd));
+	p = mmap(NULL, 4 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, vm_locked_kb());
+	ASSERT_EQ(0, mlock(p, 4 * page_size()));
+	ASSERT_EQ(0, vm_locked_kb());
+	ASSERT_EQ(0, munlock(p, 4 * page_size()));
+	ASSERT_EQ(0, munmap(p, 4 * page_size()));
+	ASSERT_EQ(0, close(fd));
+}
+
+/*
+ * The documented limit: remap_file_pages() on a shared view maps the
+ * backing file directly, beyond the section's range.
+ */
+TEST_F(sec, limit_remap_file_pages_reaches_file)
+{
+	char *p;
+	int file, fd;
+
+	file = tmp_file(4 * page_size(), 0);
+	ASSERT_LE(0, file);
+	ASSERT_EQ(7, pwrite(file, "page 3", 7, 3 * page_size()));
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, file, NULL, &fd));
+	p = mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, remap_file_pages(p, page_size(), 0, 3, 0));
+	ASSERT_STREQ("page 3", p);
+	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(0, section_views(fd));
+	ASSERT_EQ(0, close(fd));
+	close(file);
+}
+
+TEST_F(sec, cow_view_anon)
+{
+	char *shared, *priv, *priv2;
+	int fd;
+
+	ASSERT_EQ(0, section_create(self->ctx, 2 * page_size(), RW, -1, NULL,
+				    &fd));
+	shared = mmap(NULL, 2 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
+		      fd, 0);
+	ASSERT_NE(MAP_FAILED, shared);
+	priv = mmap(NULL, 2 * page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE,
+		    fd, 0);
+	ASSERT_NE(MAP_FAILED, priv);
+
+	strcpy(shared, "section");
+	/* before its first write a private view shows the section */
+	ASSERT_STREQ("section", priv);
+	strcpy(priv, "private");
+	ASSERT_STREQ("section", shared);
+	priv2 = mmap(NULL, 2 * page_size(), PROT_READ, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, priv2);
+	ASSERT_STREQ("section", priv2);
+	/* and after it, no longer follows the section */
+	strcpy(shared, "changed");
+	ASSERT_STREQ("private", priv);
+	ASSERT_STREQ("changed", priv2);
+	/* a page first touched by a write of the private view */
+	strcpy(priv + page_size(), "private 2");
+	ASSERT_EQ(0, shared[page_size()]);
+
+	ASSERT_EQ(0, munmap(priv2, 2 * page_size()));
+	ASSERT_EQ(0, munmap(priv, 2 * page_size()));
+	ASSERT_EQ(0, munmap(shared, 2 * page_size()));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, cow_view_of_readonly_section)
+{
+	char *priv, *shared;
+	int fd;
+
+	/* PAGE_WRITECOPY needs only read access */
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RO, -1, NULL, &fd));
+	priv = mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, priv);
+	shared = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, shared);
+	strcpy(priv, "mine");
+	ASSERT_EQ(0, shared[0]);
+	ASSERT_EQ(0, munmap(shared, page_size()));
+	ASSERT_EQ(0, munmap(priv, page_size()));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(sec, cow_view_file)
+{
+	char *priv, *shared, buf[16];
+	int file, fd;
+
+	file = tmp_file(2 * page_size(), 'f');
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, section_create(self->ctx, 0, RW, file, NULL, &fd));
+	priv = mmap(NULL, 2 * page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE,
+		    fd, 0);
+	ASSERT_NE(MAP_FAILED, priv);
+	shared = mmap(NULL, 2 * page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, shared);
+
+	ASSERT_EQ('f', priv[100]);
+	memset(priv, 'p', 2 * page_size());
+	/* neither the file nor another view sees the private writes */
+	ASSERT_EQ(sizeof(buf), pread(file, buf, sizeof(buf), page_size()));
+	ASSERT_EQ('f', buf[0]);
+	ASSERT_EQ('f', shared[0]);
+	ASSERT_EQ('f', shared[page_size()]);
+	ASSERT_EQ(0, msync(priv, 2 * page_size(), MS_SYNC));
+	ASSERT_EQ(sizeof(buf), pread(file, buf, sizeof(buf), 0));
+	ASSERT_EQ('f', buf[0]);
+
+	ASSERT_EQ(0, munmap(shared, 2 * page_size()));
+	ASSERT_EQ(0, munmap(priv, 2 * page_size()));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(sizeof(buf), pread(file, buf, sizeof(buf), 0));
+	ASSERT_EQ('f', buf[0]);
+	close(file);
+}
+
+TEST_F(sec, file_contents_and_writes)
+{
+	char *p, buf[32];
+	size_t i;
+	int file, fd;
+
+	file = tmp_file(4 * page_size(), 0);
+	ASSERT_LE(0, file);
+	for (i = 0; i < 4; i++) {
+		snprintf(buf, sizeof(buf), "page %zu", i);
+		ASSERT_EQ(strlen(buf) + 1,
+			  pwrite(file, buf, strlen(buf) + 1, i * page_size()));
+	}
+	ASSERT_EQ(0, section_create(self->ctx, 0, RW, file, NULL, &fd));
+	p = mmap(NULL, 4 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	/* first read: the file's contents */
+	for (i = 0; i < 4; i++) {
+		snprintf(buf, sizeof(buf), "page %zu", i);
+		ASSERT_STREQ(buf, p + i * page_size());
+	}
+	/* writes reach the file */
+	strcpy(p + 2 * page_size(), "written through the view");
+	ASSERT_EQ(0, msync(p, 4 * page_size(), MS_SYNC));
+	ASSERT_EQ(sizeof(buf), pread(file, buf, sizeof(buf), 2 * page_size()));
+	ASSERT_STREQ("written through the view", buf);
+	/* and the file's writes reach the view */
+	ASSERT_EQ(6, pwrite(file, "file!", 6, 3 * page_size()));
+	ASSERT_STREQ("file!", p + 3 * page_size());
+	ASSERT_EQ(0, munmap(p, 4 * page_size()));
+	ASSERT_EQ(0, close(fd));
+	close(file);
+}
+
+TEST_F(sec, demand_paging_anon)
+{
+	static const size_t touch[] = { 0, 7, 33, 63 };
+	unsigned char vec[64];
+	size_t i;
+	char *p;
+	int fd;
+
+	ASSERT_EQ(0, section_create(self->ctx, 64 * page_size(), RW, -1, NULL,
+				    &fd));
+	ASSERT_EQ(0, section_resident(fd));
+	p = mmap(NULL, 64 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	/* mapping allocated nothing */
+	ASSERT_EQ(0, resident_in(p, 64 * page_size(), vec));
+	ASSERT_EQ(0, section_resident(fd));
+
+	/* a read and writes: exactly those pages appear */
+	ASSERT_EQ(0, p[touch[0] * page_size()]);
+	for (i = 1; i < 4; i++)
+		p[touch[i] * page_size() + 5] = 1;
+	ASSERT_EQ(4, resident_in(p, 64 * page_size(), vec));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(1, vec[touch[i]] & 1);
+	ASSERT_EQ(4, section_resident(fd));
+
+	/* the pages belong to the section, not to the view */
+	ASSERT_EQ(0, munmap(p, 64 * page_size()));
+	ASSERT_EQ(4, section_resident(fd));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F_TIMEOUT(sec, larger_than_ram_sparse, 300)
+{
+	const uint64_t len = 64 * GiB;
+	struct tether_section_info info;
+	long before, after;
+	uint64_t off;
+	char *p;
+	int fd;
+
+	ASSERT_GT(len, (uint64_t)sysconf(_SC_PHYS_PAGES) * page_size());
+	ASSERT_EQ(0, section_create(self->ctx, len, RW, -1, NULL, &fd));
+	ASSERT_EQ(0, section_query(fd, &info));
+	ASSERT_EQ(len, info.length);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap 64 GiB: %s", strerror(errno));
+	before = meminfo_kb("Shmem");
+	for (off = 0; off < len; off += GiB)
+		p[off + 123] = 1;
+	p[len - 1] = 2;
+	ASSERT_EQ(65, section_resident(fd));
+	after = meminfo_kb("Shmem");
+	/* 65 pages, not gigabytes */
+	ASSERT_LT(after - before, 4 * 1024);
+	ASSERT_EQ(2, p[len - 1]);
+	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F_TIMEOUT(sec, close_early_then_release, 120)
+{
+	const size_t len = 16 * MiB;
+	long base, touched, released;
+	size_t i;
+	char *p;
+	int fd;
+
+	ASSERT_EQ(0, section_create(self->ctx, len, RW, -1, NULL, &fd));
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	/* the recommended pattern: close the handle right after mapping */
+	ASSERT_EQ(0, close(fd));
+
+	base = meminfo_kb("Shmem");
+	ASSERT_LE(0, base);
+	for (i = 0; i < len; i += page_size())
+		p[i] = (char)(i / page_size());
+	for (i = 0; i < len; i += page_size())
+		ASSERT_EQ((char)(i / page_size()), p[i]);
+	touched = meminfo_kb("Shmem");
+	ASSERT_GE(touched - base, (long)(len / KiB) - 1024)
+		TH_LOG("Shmem grew by %ld kB only", touched - base);
+
+	/* the last munmap frees the section and its memory */
+	ASSERT_EQ(0, munmap(p, len));
+	released = meminfo_kb("Shmem");
+	ASSERT_LT(released - base, 1024)
+		TH_LOG("Shmem still %ld kB above the start", released - base);
+}
+
+TEST_F_TIMEOUT(sec, no_leak_1000_cycles, 900)
+{
+	static struct slab_count before[MAX_CACHES], after[MAX_CACHES];
+	long shmem0, shmem1, files0, files1;
+	int nb, na, i, j, fds0;
+
+	/* one create/map/touch/unmap/close cycle, closing early when odd */
+#define CYCLE(n)							\
+	do {								\
+		char *__p;						\
+		int __fd;						\
+									\
+		ASSERT_EQ(0, section_create(self->ctx, 16 * page_size(), RW, \
+					    -1, "tether-cycle", &__fd)); \
+		__p = mmap(NULL, 16 * page_size(), PROT_READ | PROT_WRITE, \
+			   MAP_SHARED, __fd, 0);			\
+		ASSERT_NE(MAP_FAILED, __p);				\
+		if ((n) & 1)						\
+			ASSERT_EQ(0, close(__fd));			\
+		__p[((n) % 16) * page_size()] = 1;			\
+		ASSERT_EQ(0, munmap(__p, 16 * page_size()));		\
+		if (!((n) & 1))						\
+			ASSERT_EQ(0, close(__fd));			\
+	} while (0)
+
+	/* warm-up: first-use growth of kernel caches is not a leak */
+	for (i = 0; i < 100; i++)
+		CYCLE(i);
+	nb = read_slabs(before, MAX_CACHES);
+	ASSERT_LT(0, nb);
+	shmem0 = meminfo_kb("Shmem");
+	files0 = files_allocated();
+	fds0 = fds_open();
+
+	for (i = 0; i < 1000; i++)
+		CYCLE(i);
+#undef CYCLE
+
+	/* the name was freed every time, or create would fail with EEXIST */
+	ASSERT_EQ(fds0, fds_open());
+	shmem1 = meminfo_kb("Shmem");
+	files1 = files_allocated();
+	na = read_slabs(after, MAX_CACHES);
+	ASSERT_LT(0, na);
+	/* one page a cycle is 4000 kB; the per-cpu slack is far smaller */
+	ASSERT_LT(shmem1 - shmem0, 1024)
+		TH_LOG("Shmem grew by %ld kB over 1000 cycles", shmem1 - shmem0);
+	/* two files a cycle would be 2000; percpu_counter slack is < 100 */
+	ASSERT_LT(files1 - files0, 200)
+		TH_LOG("allocated files grew by %ld", files1 - files0);
+	for (j = 0; j < na; j++) {
+		long grew = after[j].active -
+			    slab_active(before, nb, after[j].name);
+
+		EXPECT_LT(grew, 500)
+			TH_LOG("slab %s grew by %ld objects over 1000 cycles",
+			       after[j].name, grew);
+	}
+}
+
+struct racer {
+	int ctx;
+	int iterations;
+	int error;
+};
+
+/* Open the shared name, map, touch, fork now and then, unmap, close. */
+static void *racer_run(void *arg)
+{
+	struct racer *r = arg;
+	int i, fd;
+	char *p;
+
+	for (i = 0; i < r->iterations && !r->error; i++) {
+		int ret = section_open(r->ctx, "tether-race", RW, &fd);
+
+		if (ret) {
+			r->error = ret;
+			break;
+		}
+		p = mmap(NULL, 8 * page_size(), PROT_READ | PROT_WRITE,
+			 i & 1 ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			r->error = -errno;
+			close(fd);
+			break;
+		}
+		if (i & 2)
+			close(fd);
+		p[(i % 8) * page_size()] = (char)i;
+		if (i % 64 == 0) {
+			pid_t pid = fork();
+
+			/* the child's copy of the view: open, then close */
+			if (pid == 0)
+				_exit(*(volatile char *)p ? 0 : 0);
+			if (pid > 0)
+				waitpid(pid, NULL, 0);
+		}
+		if (i % 3 == 0)
+			mprotect(p + page_size(), page_size(), PROT_READ);
+		munmap(p, 8 * page_size());
+		if (!(i & 2))
+			close(fd);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(sec, concurrent_open_map_unmap_close, 600)
+{
+	struct racer r[3];
+	pthread_t t[3];
+	int fd, i;
+
+	ASSERT_EQ(0, section_create(self->ctx, 8 * page_size(), RW, -1,
+				    "tether-race", &fd));
+	for (i = 0; i < 3; i++) {
+		r[i] = (struct racer){ .ctx = self->ctx, .iterations = 500 };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, racer_run, &r[i]));
+	}
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		ASSERT_EQ(0, r[i].error) TH_LOG("racer %d: %s", i,
+						strerror(-r[i].error));
+	}
+	ASSERT_EQ(0, section_views(fd));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(-ENOENT, section_open(self->ctx, "tether-race", RO, &fd));
+}
+
+#define FAILSLAB "/sys/kernel/debug/failslab/"
+
+/* Let this task's slab allocations fail (failslab), or stop them failing. */
+static void fail_slab(bool on)
+{
+	poke("/proc/self/make-it-fail", on ? "1" : "0");
+}
+
+/*
+ * Every allocation on the section paths may fail: create, open, mmap and
+ * close unwind without leaking files, memory or names. Needs failslab
+ * (the debug kernel).
+ */
+TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
+{
+	static const char *const setup[][2] = {
+		{ "task-filter", "Y" }, { "probability", "10" },
+		{ "interval", "1" }, { "times", "-1" }, { "space", "0" },
+		{ "verbose", "0" }, { "ignore-gfp-wait", "N" },
+	};
+	long shmem0, files0, shmem1, files1;
+	int i, fd, sfd, ret, failures = 0;
+	size_t k;
+	char *p;
+
+	if (access(FAILSLAB "probability", W_OK))
+		SKIP(return, "no failslab in this kernel (CONFIG_FAILSLAB, debugfs)");
+	shmem0 = meminfo_kb("Shmem");
+	files0 = files_allocated();
+	for (k = 0; k < sizeof(setup) / sizeof(setup[0]); k++) {
+		char path[128];
+
+		snprintf(path, sizeof(path), FAILSLAB "%s", setup[k][0]);
+		poke(path, setup[k][1]);
+	}
+
+	for (i = 0; i < 300; i++) {
+		fail_slab(true);
+		ret = section_create(self->ctx, 4 * page_size(), RW, -1,
+				     "tether-fail", &fd);
+		fail_slab(false);
+		if (ret) {
+			/* ENOSPC: shmem cannot make its inode; ENFILE: no file */
+			ASSERT_TRUE(ret == -ENOMEM || ret == -ENOSPC ||
+				    ret == -ENFILE)
+				TH_LOG("create: %s", strerror(-ret));
+			failures++;
+			continue;
+		}
+		fail_slab(true);
+		ret = section_open(self->ctx, "tether-fail", RO, &sfd);
+		fail_slab(false);
+		if (ret) {
+			/* ENFILE: alloc_empty_file() fails with it */
+			ASSERT_TRUE(ret == -ENOMEM || ret == -ENFILE)
+				TH_LOG("open: %s", strerror(-ret));
+			failures++;
+			sfd = -1;
+		}
+		fail_slab(true);
+		p = mmap(NULL, 4 * page_size(), PROT_READ | PROT_WRITE,
+			 MAP_SHARED, fd, 0);
+		fail_slab(false);
+		if (p == MAP_FAILED) {
+			ASSERT_EQ(ENOMEM, errno) TH_LOG("mmap: %s", strerror(errno));
+			failures++;
+		} else {
+			p[page_size()] = 1;
+			fail_slab(true);
+			close(fd);
+			fd = -1;
+			ret = munmap(p, 4 * page_size());
+			fail_slab(false);
+			ASSERT_EQ(0, ret);
+		}
+		if (fd >= 0)
+			close(fd);
+		if (sfd >= 0)
+			close(sfd);
+	}
+	poke(FAILSLAB "probability", "0");
+	poke(FAILSLAB "task-filter", "N");
+	TH_LOG("%d injected failures seen", failures);
+	ASSERT_LT(0, failures);
+
+	/* nothing left behind: the name is free, memory and files are back */
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-fail",
+				    &fd));
+	ASSERT_EQ(0, close(fd));
+	shmem1 = meminfo_kb("Shmem");
+	files1 = files_allocated();
+	ASSERT_LT(shmem1 - shmem0, 512);
+	ASSERT_LT(files1 - files0, 100);
+}
+
+TEST_F(sec, memfd_future_write_seal)
+{
+	int mfd, fd;
+	char *p;
+
+	mfd = memfd_create("tether-sealed", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, 4 * page_size()));
+	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+	ASSERT_EQ(-EPERM, section_create(self->ctx, 0, RW, mfd, NULL, &fd));
+	ASSERT_EQ(0, section_create(self->ctx, 0, RO, mfd, NULL, &fd));
+	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(-1, mprotect(p, page_size(), PROT_READ | PROT_WRITE));
+	ASSERT_EQ(EACCES, errno);
+	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(0, close(fd));
+	close(mfd);
+}
+
+TEST_F(sec, memfd_write_seal_and_views)
+{
+	int mfd, fd;
+	char *p;
+
+	mfd = memfd_create("tether-seal", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, 4 * page_size()));
+	ASSERT_EQ(0, section_create(self->ctx, 0, RW, mfd, NULL, &fd));
+
+	/* a writable shared view blocks F_SEAL_WRITE, as a mapping does */
+	p = mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(-1, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+	ASSERT_EQ(EBUSY, errno);
+	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+
+	/* once sealed, no writable shared view */
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, 0));
+	ASSERT_EQ(EPERM, errno);
+	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(-1, mprotect(p, page_size(), PROT_READ | PROT_WRITE));
+	ASSERT_EQ(EACCES, errno);
+	ASSERT_EQ(0, munmap(p, page_size()));
+	/* private views are still copy-on-write */
+	p = mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	p[0] = 1;
+	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(0, close(fd));
+	close(mfd);
+}
+
+/*
+ * An ext4 file system on a loop device in /tmp, for file-backed sections
+ * whose pages really are read from and written back to a disk.
+ */
+FIXTURE(ext4) {
+	int ctx;
+	char dir[64];
+	char img[80];
+	bool mounted;
+};
+
+FIXTURE_SETUP(ext4)
+{
+	char cmd[512];
+
+	self->mounted = false;
+	tether_open_or_skip(_metadata, &self->ctx);
+	snprintf(self->dir, sizeof(self->dir), "/tmp/tether-ext4-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->img, sizeof(self->img), "%s.img", self->dir);
+	/* loop and ext4 are modules on 6.1/6.12, built in on debug */
+	snprintf(cmd, sizeof(cmd),
+		 "{ modprobe -q loop; modprobe -q ext4; } 2>/dev/null; "
+		 "truncate -s 32M %s && mkfs.ext4 -q -F %s >/dev/null 2>&1 && "
+		 "mount -o loop %s %s 2>/dev/null",
+		 self->img, self->img, self->img, self->dir);
+	if (system(cmd))
+		SKIP(return, "cannot mount an ext4 image on a loop device");
+	self->mounted = true;
+}
+
+FIXTURE_TEARDOWN_PARENT(ext4)
+{
+	char cmd[256];
+
+	if (self->mounted) {
+		snprintf(cmd, sizeof(cmd), "umount %s", self->dir);
+		if (system(cmd))
+			TH_LOG("umount %s failed", self->dir);
+	}
+	rmdir(self->dir);
+	unlink(self->img);
+	if (self->ctx >= 0)
+		close(self->ctx);
+}
+
+/* Create @path with 8 pages, each starting "page N", on the disk. */
+static int ext4_file(const char *path)
+{
+	char buf[32];
+	int fd, i;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, 8 * page_size()))
+		goto err;
+	for (i = 0; i < 8; i++) {
+		snprintf(buf, sizeof(buf), "page %d", i);
+		if (pwrite(fd, buf, strlen(buf) + 1, i * page_size()) < 0)
+			goto err;
+	}
+	if (fsync(fd))
+		goto err;
+	return fd;
+err:
+	close(fd);
+	return -1;
+}
+
+/* Read a page of @path from the disk itself, bypassing the page cache. */
+static int read_direct(const char *path, size_t off, char *out, size_t len)
+{
+	void *buf;
+	int fd, ret = -1;
+
+	if (posix_memalign(&buf, page_size(), page_size()))
+		return -1;
+	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, buf, page_size(), off) == (ssize_t)page_size()) {
+		memcpy(out, buf, len);
+		ret = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+TEST_F_TIMEOUT(ext4, file_read_in_on_fault, 120)
+{
+	unsigned char vec[8];
+	char path[128], *p;
+	int file, fd;
+
+	snprintf(path, sizeof(path), "%s/data", self->dir);
+	file = ext4_file(path);
+	ASSERT_LE(0, file);
+	/* drop the file's clean pages: they must come from the disk */
+	ASSERT_EQ(0, posix_fadvise(file, 0, 0, POSIX_FADV_DONTNEED));
+	ASSERT_EQ(0, section_create(self->ctx, 0, RO, file, NULL, &fd));
+	ASSERT_EQ(0, section_resident(fd));
+
+	p = mmap(NULL, 8 * page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	/* no readahead, so a fault reads exactly its page */
+	ASSERT_EQ(0, madvise(p, 8 * page_size(), MADV_RANDOM));
+	ASSERT_EQ(0, resident_in(p, 8 * page_size(), vec));
+	ASSERT_EQ(0, section_resident(fd));
+
+	ASSERT_STREQ("page 5", p + 5 * page_size());
+	ASSERT_EQ(1, resident_in(p, 8 * page_size(), vec));
+	ASSERT_EQ(1, vec[5] & 1);
+	ASSERT_EQ(1, section_resident(fd));
+	ASSERT_STREQ("page 2", p + 2 * page_size());
+	ASSERT_EQ(2, section_resident(fd));
+
+	ASSERT_EQ(0, munmap(p, 8 * page_size()));
+	ASSERT_EQ(0, close(fd));
+	close(file);
+}
+
+TEST_F_TIMEOUT(ext4, writes_reach_disk_after_msync, 120)
+{
+	char path[128], buf[32], *p;
+	int file, fd, dfd;
+
+	snprintf(path, sizeof(path), "%s/data", self->dir);
+	file = ext4_file(path);
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, section_create(self->ctx, 0, RW, file, NULL, &fd));
+	/* the section keeps the file; the descriptor is not needed */
+	close(file);
+	p = mmap(NULL, 8 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, close(fd));
+
+	strcpy(p + 3 * page_size(), "msync'ed");
+	ASSERT_EQ(0, msync(p, 8 * page_size(), MS_SYNC));
+	ASSERT_EQ(0, read_direct(path, 3 * page_size(), buf, sizeof(buf)));
+	ASSERT_STREQ("msync'ed", buf);
+
+	/* unmapped without msync: on the disk once the file system syncs */
+	strcpy(p + 6 * page_size(), "unmapped");
+	ASSERT_EQ(0, munmap(p, 8 * page_size()));
+	dfd = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_LE(0, dfd);
+	ASSERT_EQ(0, syncfs(dfd));
+	close(dfd);
+	ASSERT_EQ(0, read_direct(path, 6 * page_size(), buf, sizeof(buf)));
+	ASSERT_STREQ("unmapped", buf);
+}
+
+TEST_HARNESS_MAIN
