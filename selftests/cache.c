@@ -10,7 +10,6 @@
  * negative control), which must get the same checks wrong wherever the
  * mapping really changed: proof that the checks have teeth.
  */
-#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <malloc.h>
@@ -434,23 +433,16 @@ TEST_F(cache, fork_then_parent_write_keeps)
 	size_t len = 256 << 10;
 	char *buf = map_anon(len);
 	struct tether_cache_stats st;
-	int go[2], status;
+	int release, status;
 	pid_t pid;
-	char c;
 
 	ASSERT_DATA_OK(xfer(self, buf, len));
-	ASSERT_EQ(0, pipe(go));
-	pid = fork();
+	pid = fork_holder(&release);
 	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		close(go[1]);
-		_exit(read(go[0], &c, 1) == 0 ? 0 : 1);
-	}
-	close(go[0]);
 	/* the parent writes (xfer fills the buffer) while the child lives */
 	ASSERT_DATA_OK(xfer(self, buf, len));
 	ASSERT_DATA_OK(xfer(self, buf, len));
-	close(go[1]);
+	close(release);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	st = cstats(self->cache);
 	/* pinned pages stay with the parent: no eviction, all hits */
@@ -591,21 +583,6 @@ TEST_F(cache, limits_reached_all_in_use)
 	munmap(buf, 5 * len);
 }
 
-static int set_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), "/sys/module/tether/parameters/%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 TEST_F_TIMEOUT(cache, ring_overflow_full_flush, 300)
 {
 	enum { N = 100 };
@@ -616,10 +593,10 @@ TEST_F_TIMEOUT(cache, ring_overflow_full_flush, 300)
 	char *buf = map_anon(N * len);
 	int i;
 
-	if (set_param("ring_entries", "64"))
+	if (tether_param_set("ring_entries", "64"))
 		SKIP(return, "cannot set ring_entries (root?)");
 	small = tether_open();
-	set_param("ring_entries", "4096");
+	tether_param_set("ring_entries", "4096");
 	ASSERT_NE(NULL, small);
 	c = make_cache(small, self->dev.pd, variant->unsafe, 4096);
 	ASSERT_NE(NULL, c);
@@ -649,19 +626,6 @@ TEST_F_TIMEOUT(cache, ring_overflow_full_flush, 300)
 	ASSERT_EQ(0, tether_cache_destroy(c));
 	tether_close(small);
 	munmap(buf, N * len);
-}
-
-/* Drop CAP_IPC_LOCK from this (forked) process, as an unprivileged user has. */
-static int drop_ipc_lock(void)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-	data[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
 }
 
 /*
@@ -962,28 +926,6 @@ TEST_F(cache, bad_arguments)
 
 /* ---- without the module, and the environment --------------------------- */
 
-static int delete_module_(const char *name)
-{
-	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
-}
-
-static int load_tether(void)
-{
-	const char *b = getenv("TETHER_BUILD"), *k = getenv("TETHER_KERNEL");
-	char path[512];
-	int fd, ret;
-
-	if (!b || !k)
-		return -ENOENT;
-	snprintf(path, sizeof(path), "%s/%s/kmod/tether.ko", b, k);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
-	close(fd);
-	return ret;
-}
-
 TEST(module_absent_refuses_unless_passthrough)
 {
 	FIXTURE_DATA(cache) f = { .seed = 7 };
@@ -1007,7 +949,7 @@ TEST(module_absent_refuses_unless_passthrough)
 			   IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE);
 	ASSERT_NE(NULL, f.tmr);
 
-	ASSERT_EQ(0, delete_module_("tether"));
+	ASSERT_EQ(0, tether_module_unload());
 	ASSERT_EQ(NULL, tether_open());
 	ret = errno;
 	/* refuses to cache without coherence ... */
@@ -1022,7 +964,7 @@ TEST(module_absent_refuses_unless_passthrough)
 		if (!f.cache)
 			ret = -3;
 	}
-	ASSERT_EQ(0, load_tether());
+	ASSERT_EQ(0, tether_module_load(NULL));
 	ASSERT_EQ(0, ret);
 	ASSERT_DATA_OK(xfer(&f, buf, 64 << 10));
 	ASSERT_DATA_OK(xfer(&f, buf, 64 << 10));

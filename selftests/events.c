@@ -379,24 +379,17 @@ TEST_F(ev, fork_then_parent_writes)
 	char *a = map_anon(len), *b = map_anon(len);
 	struct tether_secure sa, sb;
 	uint64_t pfn_a, pfn_b;
-	int go[2], status;
+	int release, status;
 	pid_t pid;
-	char c;
 
 	ASSERT_EQ(0, tsecure(&self->t, a, len, 0, 0, &sa));
 	ASSERT_EQ(0, tsecure(&self->t, b, len, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 0, &sb));
 	pfn_a = pfn_of(a);
 	pfn_b = pfn_of(b);
 	ASSERT_NE(0, pfn_a);
-	ASSERT_EQ(0, pipe(go));
-	pid = fork();
+	/* a child keeps sharing the pages until the parent has written */
+	pid = fork_holder(&release);
 	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		/* keep sharing the pages until the parent has written */
-		close(go[1]);
-		_exit(read(go[0], &c, 1) == 0 ? 0 : 1);
-	}
-	close(go[0]);
 	ASSERT_NO_EVENT(&self->t);
 	/* a: copy-on-write, the parent's write moves it to a new page */
 	a[0] = 1;
@@ -408,7 +401,7 @@ TEST_F(ev, fork_then_parent_writes)
 	ASSERT_NO_EVENT(&self->t);
 	ASSERT_TRUE(tvalid(&self->t, &sb));
 	ASSERT_EQ(pfn_b, pfn_of(b));
-	close(go[1]);
+	close(release);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	munmap(a, len);
 	munmap(b, len);
@@ -825,19 +818,6 @@ TEST_F_TIMEOUT(ev, write_pin_shared_file, 120)
 	ASSERT_EQ(0, system(path));
 	rmdir(mnt);
 	unlink(img);
-}
-
-/* Write @val to a /proc or /sys file; returns 0 or -1. */
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	int ret;
-
-	if (fd < 0)
-		return -1;
-	ret = write(fd, val, strlen(val)) == (ssize_t)strlen(val) ? 0 : -1;
-	close(fd);
-	return ret;
 }
 
 TEST_F_TIMEOUT(ev, numa_hinting_keeps_pinned, 120)

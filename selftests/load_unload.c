@@ -30,19 +30,6 @@ struct slab_count {
 	long active;
 };
 
-/* Write a short string to a sysfs/procfs file; ignore files that refuse. */
-static void poke(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	/* some caches refuse to shrink; the counts are read either way */
-	if (write(fd, val, strlen(val)) < 0)
-		errno = 0;
-	close(fd);
-}
-
 /*
  * Shrink every slab cache: frees empty slabs and per-cpu partials and, under
  * KASAN, drains the cache's quarantine, where freed objects otherwise stay
@@ -61,7 +48,7 @@ static void shrink_slabs(void)
 		if (d->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink", d->d_name);
-		poke(path, "1");
+		write_file(path, "1");
 	}
 	closedir(dir);
 }
@@ -73,7 +60,7 @@ static int read_slabs(struct slab_count *s, int max)
 	FILE *f;
 
 	sync();
-	poke("/proc/sys/vm/drop_caches", "3");
+	write_file("/proc/sys/vm/drop_caches", "3");
 	usleep(500 * 1000); /* let RCU-deferred frees run */
 	shrink_slabs();
 	f = fopen("/proc/slabinfo", "r");
@@ -86,35 +73,6 @@ static int read_slabs(struct slab_count *s, int max)
 	}
 	fclose(f);
 	return n;
-}
-
-static int tether_ko(char *path, size_t len)
-{
-	const char *build = getenv("TETHER_BUILD");
-	const char *kernel = getenv("TETHER_KERNEL");
-
-	if (!build || !kernel)
-		return -1;
-	snprintf(path, len, "%s/%s/kmod/tether.ko", build, kernel);
-	return access(path, R_OK);
-}
-
-static int load(const char *ko)
-{
-	int fd = open(ko, O_RDONLY | O_CLOEXEC);
-	int ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, "", 0);
-	ret = ret ? -errno : 0;
-	close(fd);
-	return ret;
-}
-
-static int unload(void)
-{
-	return syscall(SYS_delete_module, "tether", O_NONBLOCK) ? -errno : 0;
 }
 
 static bool dev_present(void)
@@ -137,28 +95,28 @@ FIXTURE_SETUP(mod)
 {
 	if (geteuid() != 0)
 		SKIP(return, "needs root");
-	if (tether_ko(self->ko, sizeof(self->ko)))
+	if (tether_ko_path(self->ko, sizeof(self->ko)))
 		SKIP(return, "no tether.ko (TETHER_BUILD/TETHER_KERNEL)");
 	if (!module_loaded())
-		ASSERT_EQ(0, load(self->ko));
+		ASSERT_EQ(0, tether_module_load(self->ko));
 }
 
 FIXTURE_TEARDOWN(mod)
 {
 	/* leave the module loaded, as the VM runner expects */
 	if (!module_loaded())
-		load(self->ko);
+		tether_module_load(self->ko);
 }
 
 TEST_F(mod, device_follows_module)
 {
 	ASSERT_TRUE(dev_present());
-	ASSERT_EQ(0, unload());
+	ASSERT_EQ(0, tether_module_unload());
 	ASSERT_FALSE(dev_present());
-	ASSERT_EQ(-ENOENT, unload());
-	ASSERT_EQ(0, load(self->ko));
+	ASSERT_EQ(-ENOENT, tether_module_unload());
+	ASSERT_EQ(0, tether_module_load(self->ko));
 	ASSERT_TRUE(dev_present());
-	ASSERT_EQ(-EEXIST, load(self->ko));
+	ASSERT_EQ(-EEXIST, tether_module_load(self->ko));
 }
 
 TEST_F(mod, busy_while_open)
@@ -167,11 +125,11 @@ TEST_F(mod, busy_while_open)
 
 	ASSERT_LE(0, fd);
 	/* an open context pins the module */
-	ASSERT_EQ(-EWOULDBLOCK, unload());
+	ASSERT_EQ(-EWOULDBLOCK, tether_module_unload());
 	ASSERT_TRUE(dev_present());
 	close(fd);
-	ASSERT_EQ(0, unload());
-	ASSERT_EQ(0, load(self->ko));
+	ASSERT_EQ(0, tether_module_unload());
+	ASSERT_EQ(0, tether_module_load(self->ko));
 }
 
 /* Load and unload CYCLES times, checking the device node each time. */
@@ -180,7 +138,7 @@ static int cycle(struct __test_metadata *_metadata, const char *ko)
 	int i;
 
 	for (i = 0; i < CYCLES; i++) {
-		if (unload() || dev_present() || load(ko) || !dev_present()) {
+		if (tether_module_unload() || dev_present() || tether_module_load(ko) || !dev_present()) {
 			TH_LOG("cycle %d failed", i);
 			return -1;
 		}

@@ -145,18 +145,6 @@ static int tmp_file(size_t len, int fill)
 	return fd;
 }
 
-/* Write a string to a procfs/sysfs file; ignore files that refuse. */
-static void poke(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	if (write(fd, val, strlen(val)) < 0)
-		errno = 0;
-	close(fd);
-}
-
 /* A /proc/meminfo value in kB after folding the per-cpu counters, or -1. */
 static long meminfo_kb(const char *key)
 {
@@ -165,7 +153,7 @@ static long meminfo_kb(const char *key)
 	size_t klen = strlen(key);
 	FILE *f;
 
-	poke("/proc/sys/vm/stat_refresh", "1");
+	write_file("/proc/sys/vm/stat_refresh", "1");
 	f = fopen("/proc/meminfo", "r");
 	if (!f)
 		return -1;
@@ -228,7 +216,7 @@ static int read_slabs(struct slab_count *s, int max)
 	FILE *f;
 
 	sync();
-	poke("/proc/sys/vm/drop_caches", "3");
+	write_file("/proc/sys/vm/drop_caches", "3");
 	usleep(500 * 1000); /* let RCU-deferred frees run */
 	dir = opendir("/sys/kernel/slab");
 	if (dir) {
@@ -237,7 +225,7 @@ static int read_slabs(struct slab_count *s, int max)
 				continue;
 			snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink",
 				 d->d_name);
-			poke(path, "1");
+			write_file(path, "1");
 		}
 		closedir(dir);
 	}
@@ -1435,7 +1423,7 @@ TEST_F_TIMEOUT(sec, concurrent_open_map_unmap_close, 600)
 /* Let this task's slab allocations fail (failslab), or stop them failing. */
 static void fail_slab(bool on)
 {
-	poke("/proc/self/make-it-fail", on ? "1" : "0");
+	write_file("/proc/self/make-it-fail", on ? "1" : "0");
 }
 
 /*
@@ -1463,7 +1451,7 @@ TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
 		char path[128];
 
 		snprintf(path, sizeof(path), FAILSLAB "%s", setup[k][0]);
-		poke(path, setup[k][1]);
+		write_file(path, setup[k][1]);
 	}
 
 	for (i = 0; i < 300; i++) {
@@ -1510,8 +1498,8 @@ TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
 		if (sfd >= 0)
 			close(sfd);
 	}
-	poke(FAILSLAB "probability", "0");
-	poke(FAILSLAB "task-filter", "N");
+	write_file(FAILSLAB "probability", "0");
+	write_file(FAILSLAB "task-filter", "N");
 	TH_LOG("%d injected failures seen", failures);
 	ASSERT_LT(0, failures);
 

@@ -6,7 +6,6 @@
  * ranges and pins (close, exit, exec, kill), checked through the kernel's own
  * views: /proc/self/status VmPin, /proc/vmstat pin counters, debugfs.
  */
-#include <linux/capability.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -245,56 +244,21 @@ TEST_F(sec, release_batch)
 	ASSERT_EQ(0, st.pinned_pages);
 }
 
-/* Write a module parameter (the tests run as root in the VM). */
-static int set_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), "/sys/module/tether/parameters/%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static int get_param(const char *name, char *val, size_t len)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/module/tether/parameters/%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, val, len - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	val[n] = 0;
-	val[strcspn(val, "\n")] = 0;
-	return 0;
-}
-
 TEST(parameters_are_validated)
 {
 	char old[32];
 
-	if (get_param("ring_entries", old, sizeof(old)))
+	if (tether_param_get("ring_entries", old, sizeof(old)))
 		SKIP(return, "no tether parameters");
-	ASSERT_EQ(-EINVAL, set_param("ring_entries", "100"));	/* not a power of 2 */
-	ASSERT_EQ(-EINVAL, set_param("ring_entries", "32"));
-	ASSERT_EQ(-EINVAL, set_param("ring_entries", "4194304"));
-	ASSERT_EQ(-EINVAL, set_param("max_regions", "0"));
-	ASSERT_EQ(-EINVAL, set_param("max_pinned_mb", "0"));
-	ASSERT_EQ(-EINVAL, set_param("max_regions", "abc"));
+	ASSERT_EQ(-EINVAL, tether_param_set("ring_entries", "100"));	/* not a power of 2 */
+	ASSERT_EQ(-EINVAL, tether_param_set("ring_entries", "32"));
+	ASSERT_EQ(-EINVAL, tether_param_set("ring_entries", "4194304"));
+	ASSERT_EQ(-EINVAL, tether_param_set("max_regions", "0"));
+	ASSERT_EQ(-EINVAL, tether_param_set("max_pinned_mb", "0"));
+	ASSERT_EQ(-EINVAL, tether_param_set("max_regions", "abc"));
 	char now[32];
 
-	ASSERT_EQ(0, get_param("ring_entries", now, sizeof(now)));
+	ASSERT_EQ(0, tether_param_get("ring_entries", now, sizeof(now)));
 	ASSERT_STREQ(old, now);
 }
 
@@ -306,11 +270,11 @@ TEST(region_limit_enospc)
 	char *buf;
 	int i;
 
-	if (get_param("max_regions", old, sizeof(old)))
+	if (tether_param_get("max_regions", old, sizeof(old)))
 		SKIP(return, "no tether parameters");
-	ASSERT_EQ(0, set_param("max_regions", "4"));
+	ASSERT_EQ(0, tether_param_set("max_regions", "4"));
 	ASSERT_EQ(0, tctx_open(&t));
-	ASSERT_EQ(0, set_param("max_regions", old));
+	ASSERT_EQ(0, tether_param_set("max_regions", old));
 	ASSERT_EQ(4, t.info.max_regions);
 	buf = map_anon(page_size());
 	for (i = 0; i < 4; i++)
@@ -331,11 +295,11 @@ TEST(pinned_limit_enomem)
 	size_t mb = 1 << 20;
 	char *buf;
 
-	if (get_param("max_pinned_mb", old, sizeof(old)))
+	if (tether_param_get("max_pinned_mb", old, sizeof(old)))
 		SKIP(return, "no tether parameters");
-	ASSERT_EQ(0, set_param("max_pinned_mb", "1"));
+	ASSERT_EQ(0, tether_param_set("max_pinned_mb", "1"));
 	ASSERT_EQ(0, tctx_open(&t));
-	ASSERT_EQ(0, set_param("max_pinned_mb", old));
+	ASSERT_EQ(0, tether_param_set("max_pinned_mb", old));
 	ASSERT_EQ(mb, t.info.max_pinned_bytes);
 	buf = map_anon(2 * mb);
 	ASSERT_EQ(-ENOMEM, tsecure(&t, buf, mb + page_size(), TETHER_SECURE_PIN, 0, &s));
@@ -345,19 +309,6 @@ TEST(pinned_limit_enomem)
 	ASSERT_EQ(0, tsecure(&t, buf + mb, mb, 0, 0, &s));
 	tctx_close(&t);
 	munmap(buf, 2 * mb);
-}
-
-/* Drop CAP_IPC_LOCK from this (forked) process, as an unprivileged user has. */
-static int drop_ipc_lock(void)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-	data[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
 }
 
 TEST(rlimit_memlock)

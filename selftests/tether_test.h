@@ -5,14 +5,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <numaif.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/tether.h>
 
 #include "kselftest_harness.h"
@@ -292,6 +296,119 @@ static inline long long vmstat(const char *name)
 	}
 	fclose(f);
 	return found;
+}
+
+/* Write @val to a /proc or /sys file: 0 or -errno. */
+static inline int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* Set or read a tether.ko parameter (the tests run as root in the VM). */
+static inline int tether_param_set(const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/module/tether/parameters/%s", name);
+	return write_file(path, val);
+}
+
+static inline int tether_param_get(const char *name, char *val, size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/tether/parameters/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, val, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	val[n] = 0;
+	val[strcspn(val, "\n")] = 0;
+	return 0;
+}
+
+/* Drop CAP_IPC_LOCK from this (forked) process, as an unprivileged user has. */
+static inline int drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	data[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
+/* The tether.ko built for the running kernel (TETHER_BUILD, TETHER_KERNEL). */
+static inline int tether_ko_path(char *path, size_t len)
+{
+	const char *build = getenv("TETHER_BUILD"), *kernel = getenv("TETHER_KERNEL");
+
+	if (!build || !kernel)
+		return -ENOENT;
+	snprintf(path, len, "%s/%s/kmod/tether.ko", build, kernel);
+	return access(path, R_OK) ? -errno : 0;
+}
+
+/* Load a module file, or tether.ko when @ko is NULL: 0 or -errno. */
+static inline int tether_module_load(const char *ko)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (!ko) {
+		ret = tether_ko_path(path, sizeof(path));
+		if (ret)
+			return ret;
+		ko = path;
+	}
+	fd = open(ko, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+static inline int tether_module_unload(void)
+{
+	return syscall(SYS_delete_module, "tether", O_NONBLOCK) ? -errno : 0;
+}
+
+/*
+ * Fork a child that keeps sharing this process's memory until *@release is
+ * closed, then exits 0: the pid, or -1.
+ */
+static inline pid_t fork_holder(int *release)
+{
+	int go[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(go))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(go[1]);
+		_exit(read(go[0], &c, 1) == 0 ? 0 : 1);
+	}
+	close(go[0]);
+	*release = go[1];
+	return pid;
 }
 
 #endif /* _TETHER_TEST_H */
