@@ -228,6 +228,9 @@ static long tether_fops_ioctl(struct file *filp, unsigned int cmd,
 		return ret;
 	if (ucmd.user_size < op->min_size)
 		return -EINVAL;
+	/* beyond a page, the unknown tail is not worth scanning (as clone3) */
+	if (ucmd.user_size > PAGE_SIZE)
+		return -E2BIG;
 	ret = copy_struct_from_user(&buf, op->size, ucmd.ubuffer,
 				    ucmd.user_size);
 	if (ret)
@@ -284,6 +287,7 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	xa_init(&ctx->regions);
 	ida_init(&ctx->slots);
 	spin_lock_init(&ctx->lock);
+	INIT_WORK(&ctx->release_work, tether_release_work);
 	mutex_init(&ctx->read_mutex);
 	init_waitqueue_head(&ctx->wq);
 	ctx->owner_pid = task_tgid_vnr(current);
@@ -295,7 +299,7 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	mutex_lock(&tether_ctx_list_lock);
 	list_add_tail(&ctx->node, &tether_ctx_list);
 	mutex_unlock(&tether_ctx_list_lock);
-	return 0;
+	return stream_open(inode, filp);
 }
 
 static int tether_fops_release(struct inode *inode, struct file *filp)
@@ -306,6 +310,8 @@ static int tether_fops_release(struct inode *inode, struct file *filp)
 	list_del(&ctx->node);
 	mutex_unlock(&tether_ctx_list_lock);
 
+	/* the exit-time release may be running: let it finish, then clean up */
+	cancel_work_sync(&ctx->release_work);
 	tether_release_all(ctx);
 	xa_destroy(&ctx->regions);
 	ida_destroy(&ctx->slots);
@@ -338,6 +344,8 @@ static int __init tether_init(void)
 {
 	int ret;
 
+	/* handles are u64 and index the regions xarray */
+	BUILD_BUG_ON(BITS_PER_LONG != 64);
 	tether_debugfs_init();
 	ret = misc_register(&tether_misc);
 	if (ret) {

@@ -55,6 +55,7 @@ static bool tether_vmas_grant(struct mm_struct *mm, unsigned long start,
 	struct vm_area_struct *vma;
 	unsigned long covered = start;
 
+	lockdep_assert_held(&mm->mmap_lock);
 	for_each_vma_range(vmi, vma, end) {
 		if (vma->vm_start > covered)
 			return false;
@@ -92,9 +93,10 @@ static bool tether_changes_mapping(struct tether_region *r,
 	case MMU_NOTIFY_PROTECTION_VMA:
 		/*
 		 * mprotect() sets the new vm_flags before it changes the page
-		 * tables; NUMA hinting and uffd-wp leave vm_flags alone.
+		 * tables; NUMA hinting and uffd-wp leave vm_flags alone. Every
+		 * caller (mprotect, task_numa_work, userfaultfd, hugetlb,
+		 * PAGEMAP_SCAN) holds the mmap_lock: the VMA walk is safe.
 		 */
-		lockdep_assert_held(&range->mm->mmap_lock);
 		*reason = TETHER_REASON_PROTECTION;
 		return !tether_vmas_grant(range->mm, start, end, tether_need(r));
 	case MMU_NOTIFY_PROTECTION_PAGE:
@@ -127,6 +129,15 @@ static bool tether_invalidate(struct mmu_interval_notifier *mni,
 
 	spin_lock(&ctx->lock);
 	mmu_interval_set_seq(mni, cur_seq);
+	if (range->event == MMU_NOTIFY_RELEASE && !ctx->exiting) {
+		/*
+		 * The address space is going away. Whoever still holds the
+		 * file cannot use it (EPERM): release every range and pin
+		 * now rather than when the last holder closes it.
+		 */
+		ctx->exiting = true;
+		schedule_work(&ctx->release_work);
+	}
 	if (r->state == TETHER_REGION_ACTIVE) {
 		if (tether_changes_mapping(r, range, start, end, &reason)) {
 			r->state = TETHER_REGION_INVALIDATED;
@@ -192,26 +203,50 @@ static void tether_unpin(struct tether_region *r)
 }
 
 /*
- * After pinning failed with -EFAULT at @addr: is that a writable shared
- * mapping of a file that needs dirty tracking, which kernels since 6.5
- * refuse to pin long-term for write (shmem and other files without
- * writeback are allowed)?
+ * Does @vma need dirty tracking (a shared writable mapping of a file that
+ * is notified of writes or written back)? Kernels since 6.5 refuse
+ * long-term writable pins of such mappings (writable_file_mapping_allowed()
+ * in mm/gup.c); shmem and other files without writeback are fine.
  */
-static bool tether_refused_file_pin(struct tether_region *r, unsigned long addr)
+static bool tether_vma_needs_dirty_tracking(struct vm_area_struct *vma)
 {
-	struct vm_area_struct *vma;
-	bool refused = false;
-
-	if (!(r->flags & TETHER_SECURE_WRITE))
+	if ((vma->vm_flags & (VM_SHARED | VM_WRITE)) != (VM_SHARED | VM_WRITE) ||
+	    !vma->vm_file)
 		return false;
-	mmap_read_lock(r->ctx->mm);
-	vma = vma_lookup(r->ctx->mm, addr);
-	if (vma && vma->vm_file && (vma->vm_flags & VM_SHARED) &&
-	    (vma->vm_flags & VM_WRITE) &&
-	    mapping_can_writeback(vma->vm_file->f_mapping))
-		refused = true;
+	if (vma->vm_ops && (vma->vm_ops->page_mkwrite || vma->vm_ops->pfn_mkwrite))
+		return true;
+	return mapping_can_writeback(vma->vm_file->f_mapping);
+}
+
+#ifdef TETHER_REFUSES_FILE_WRITE_PINS
+static const bool tether_file_write_pins_refused = true;
+#else
+static const bool tether_file_write_pins_refused;
+#endif
+
+/*
+ * -EOPNOTSUPP if this kernel refuses to pin @r long-term for writing
+ * because part of it is such a mapping (Kbuild detects the kernels that do),
+ * so the caller learns why instead of a bare -EFAULT; 0 otherwise.
+ */
+static int tether_check_file_pins(struct tether_region *r)
+{
+	VMA_ITERATOR(vmi, r->ctx->mm, r->start);
+	struct vm_area_struct *vma;
+	int ret = 0;
+
+	if (!tether_file_write_pins_refused || !(r->flags & TETHER_SECURE_WRITE))
+		return 0;
+	if (mmap_read_lock_killable(r->ctx->mm))
+		return -EINTR;
+	for_each_vma_range(vmi, vma, r->end) {
+		if (tether_vma_needs_dirty_tracking(vma)) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+	}
 	mmap_read_unlock(r->ctx->mm);
-	return refused;
+	return ret;
 }
 
 /* Pin all pages of @r, or none: a partial pin is unwound. */
@@ -230,8 +265,7 @@ static int tether_pin(struct tether_region *r)
 		ret = pin_user_pages_fast(addr, chunk, gup_flags,
 					  r->pages + r->npinned);
 		if (ret <= 0) {
-			if (!ret || (ret == -EFAULT && tether_refused_file_pin(r, addr)))
-				ret = ret ? -EOPNOTSUPP : -EFAULT;
+			ret = ret ?: -EFAULT;
 			goto err;
 		}
 		r->npinned += ret;
@@ -253,7 +287,8 @@ static int tether_check_mapped(struct tether_region *r)
 {
 	bool ok;
 
-	mmap_read_lock(r->ctx->mm);
+	if (mmap_read_lock_killable(r->ctx->mm))
+		return -EINTR;
 	ok = tether_vmas_grant(r->ctx->mm, r->start, r->end, tether_need(r));
 	mmap_read_unlock(r->ctx->mm);
 	return ok ? 0 : -EFAULT;
@@ -293,6 +328,11 @@ static int tether_region_activate(struct tether_region *r)
 	unsigned long seq;
 	int tries, ret;
 
+	if (r->pages) {
+		ret = tether_check_file_pins(r);
+		if (ret)
+			return ret;
+	}
 	for (tries = 0; tries < TETHER_SECURE_TRIES; tries++) {
 		seq = mmu_interval_read_begin(&r->notifier);
 		if (r->pages)
@@ -361,6 +401,10 @@ int tether_secure(struct tether_ucmd *ucmd)
 	r->handle = atomic64_inc_return(&ctx->next_handle);
 
 	if (cmd->flags & TETHER_SECURE_PIN) {
+		ret = -ENOMEM;
+		/* kvmalloc() refuses arrays above INT_MAX bytes */
+		if (npages > INT_MAX / sizeof(*r->pages))
+			goto err_slot;
 		ret = tether_charge(ctx, npages);
 		if (ret)
 			goto err_slot;
@@ -384,23 +428,28 @@ int tether_secure(struct tether_ucmd *ucmd)
 	 * have been invalidated and reported by then; an event for a handle the
 	 * caller never received is harmless.
 	 */
-	ret = xa_insert(&ctx->regions, r->handle, r, GFP_KERNEL_ACCOUNT);
+	cmd->handle = r->handle;
+	cmd->generation = r->generation;
+	cmd->slot = r->slot;
+	ret = xa_insert(&ctx->regions, cmd->handle, r, GFP_KERNEL_ACCOUNT);
 	if (ret) {
 		tether_region_destroy(r);
 		return ret;
 	}
-	atomic64_inc(&ctx->secured);
-
-	cmd->handle = r->handle;
-	cmd->generation = r->generation;
-	cmd->slot = r->slot;
+	/*
+	 * From here another thread of the owner may release the handle (they
+	 * are predictable) and free @r: only *cmd is used below.
+	 */
 	ret = tether_respond(ucmd, sizeof(*cmd));
 	if (ret) {
-		/* the caller cannot learn the handle: undo */
-		if (xa_erase(&ctx->regions, r->handle) == r)
+		/* the caller cannot learn the handle: undo, unless already gone */
+		r = xa_erase(&ctx->regions, cmd->handle);
+		if (r)
 			tether_region_destroy(r);
+		return ret;
 	}
-	return ret;
+	atomic64_inc(&ctx->secured);
+	return 0;
 
 err_pages:
 	tether_unpin(r);
@@ -455,13 +504,23 @@ int tether_release_batch(struct tether_ucmd *ucmd)
 		ret = tether_release_one(ucmd->ctx, handle);
 		if (ret)
 			break;
+		if (fatal_signal_pending(current)) {
+			cmd->done++;
+			ret = -EINTR;
+			break;
+		}
 		cond_resched();
 	}
 	err = tether_respond(ucmd, sizeof(*cmd));
 	return ret ?: err;
 }
 
-/* Release every range (the file is being closed). */
+void tether_release_work(struct work_struct *work)
+{
+	tether_release_all(container_of(work, struct tether_ctx, release_work));
+}
+
+/* Release every range (the owner's mm exited, or the file is closed). */
 void tether_release_all(struct tether_ctx *ctx)
 {
 	struct tether_region *r;

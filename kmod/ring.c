@@ -27,6 +27,50 @@
 
 #include "tether_private.h"
 
+/*
+ * Zeroed pages charged to the caller's memory cgroup, mapped contiguously
+ * for the kernel and mappable into userspace with remap_vmalloc_range()
+ * (VM_USERMAP). vmalloc_user() would do, but it does not charge the memory
+ * cgroup, and any user may open /dev/tether (as kernel/bpf/ringbuf.c does).
+ */
+static void *tether_area_alloc(size_t size, struct page ***pagesp)
+{
+	unsigned int n = size >> PAGE_SHIFT, i;
+	struct page **pages;
+	void *addr;
+
+	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	if (!pages)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!pages[i])
+			goto err;
+	}
+	addr = vmap(pages, n, VM_MAP | VM_USERMAP, PAGE_KERNEL);
+	if (!addr)
+		goto err;
+	*pagesp = pages;
+	return addr;
+err:
+	while (i--)
+		__free_page(pages[i]);
+	kvfree(pages);
+	return NULL;
+}
+
+static void tether_area_free(void *addr, size_t size, struct page **pages)
+{
+	unsigned int i;
+
+	if (!addr)
+		return;
+	vunmap(addr);
+	for (i = 0; i < size >> PAGE_SHIFT; i++)
+		__free_page(pages[i]);
+	kvfree(pages);
+}
+
 int tether_ring_alloc(struct tether_ctx *ctx, u32 entries, u32 max_regions)
 {
 	size_t events_off = PAGE_SIZE;
@@ -34,12 +78,12 @@ int tether_ring_alloc(struct tether_ctx *ctx, u32 entries, u32 max_regions)
 		PAGE_ALIGN(array_size(entries, sizeof(struct tether_event)));
 	size_t size = validity_off + PAGE_ALIGN(array_size(max_regions, sizeof(u64)));
 
-	ctx->consumer = vmalloc_user(PAGE_SIZE);
+	ctx->consumer = tether_area_alloc(PAGE_SIZE, &ctx->consumer_pages);
 	if (!ctx->consumer)
 		return -ENOMEM;
-	ctx->shared = vmalloc_user(size);
+	ctx->shared = tether_area_alloc(size, &ctx->shared_pages);
 	if (!ctx->shared) {
-		vfree(ctx->consumer);
+		tether_area_free(ctx->consumer, PAGE_SIZE, ctx->consumer_pages);
 		return -ENOMEM;
 	}
 	ctx->shared_size = size;
@@ -57,11 +101,14 @@ int tether_ring_alloc(struct tether_ctx *ctx, u32 entries, u32 max_regions)
 
 void tether_ring_free(struct tether_ctx *ctx)
 {
-	vfree(ctx->shared);
-	vfree(ctx->consumer);
+	tether_area_free(ctx->shared, ctx->shared_size, ctx->shared_pages);
+	tether_area_free(ctx->consumer, PAGE_SIZE, ctx->consumer_pages);
 }
 
-/* Records the consumer has not read yet, or > entries if its position is insane. */
+/*
+ * Records the consumer has not read yet; more than the ring's capacity if
+ * the owner wrote a position the ring can never have.
+ */
 static u64 tether_ring_used(struct tether_ctx *ctx, u64 prod)
 {
 	/* pairs with the owner's release store after it read the records */
@@ -88,8 +135,13 @@ void tether_ring_post(struct tether_ctx *ctx, struct tether_event *ev)
 	if (ctx->overflowed)
 		goto drop;
 	used = tether_ring_used(ctx, prod);
+	/*
+	 * Full without a marker: only a consumer position the ring can never
+	 * have gets here (a marker always takes the last slot, and REARM
+	 * needs an empty ring).
+	 */
 	if (used >= ctx->ring_entries)
-		goto overflow_no_room; /* the consumer position is insane */
+		goto overflow_no_room;
 	if (used == ctx->ring_entries - 1) {
 		/* the last free slot: the overflow marker takes it */
 		ev = &marker;
@@ -118,12 +170,22 @@ drop:
 	WRITE_ONCE(ctx->hdr->dropped, ctx->ev.dropped);
 }
 
-/* Restart the ring after an overflow; returns the events dropped meanwhile. */
-static u64 tether_ring_rearm(struct tether_ctx *ctx, u64 *next_seq)
+/*
+ * Restart the ring after an overflow, once every record (the marker too) is
+ * consumed: rearming a full ring would leave no slot for the next marker.
+ * Returns the events dropped meanwhile, or -EBUSY.
+ */
+static s64 tether_ring_rearm(struct tether_ctx *ctx, u64 *next_seq)
 {
-	u64 dropped;
+	u64 dropped, cons;
 
 	spin_lock(&ctx->lock);
+	/* pairs with the owner's release store after it read the records */
+	cons = smp_load_acquire(&ctx->consumer->consumer);
+	if (ctx->overflowed && cons != ctx->prod) {
+		spin_unlock(&ctx->lock);
+		return -EBUSY;
+	}
 	dropped = ctx->dropped_since_overflow;
 	ctx->dropped_since_overflow = 0;
 	ctx->overflowed = false;
@@ -136,10 +198,14 @@ static u64 tether_ring_rearm(struct tether_ctx *ctx, u64 *next_seq)
 int tether_rearm(struct tether_ucmd *ucmd)
 {
 	struct tether_rearm *cmd = ucmd->cmd;
+	s64 dropped;
 
 	if (cmd->flags)
 		return -EINVAL;
-	cmd->dropped = tether_ring_rearm(ucmd->ctx, &cmd->next_seq);
+	dropped = tether_ring_rearm(ucmd->ctx, &cmd->next_seq);
+	if (dropped < 0)
+		return dropped;
+	cmd->dropped = dropped;
 	return tether_respond(ucmd, sizeof(*cmd));
 }
 
@@ -181,7 +247,7 @@ ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
 	prod = smp_load_acquire(&ctx->hdr->producer);
 	ret = -EIO;
 	if (prod - cons > ctx->ring_entries)
-		goto out; /* the owner corrupted its consumer position */
+		goto out; /* the owner wrote a position the ring can never have */
 	ret = 0;
 	while (cons != prod && copied + esz <= len) {
 		const struct tether_event *ev = &ctx->events[cons & mask];
@@ -217,18 +283,21 @@ __poll_t tether_ring_poll(struct tether_ctx *ctx, struct file *filp,
 int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma)
 {
 	unsigned long size = vma->vm_end - vma->vm_start;
-	unsigned long off = vma->vm_pgoff << PAGE_SHIFT;
+	unsigned long pgoff = vma->vm_pgoff;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	if (!(vma->vm_flags & VM_SHARED) || (vma->vm_flags & VM_EXEC))
 		return -EINVAL;
-	/* a forked child must not see, or move, the owner's consumer position */
-	tether_vm_flags_mod(vma, VM_DONTCOPY, 0);
-	if (off == TETHER_CONSUMER_OFFSET) {
+	/*
+	 * Not inherited by a forked child (which only hurts the owner if it
+	 * undoes this with MADV_DOFORK), never executable.
+	 */
+	tether_vm_flags_mod(vma, VM_DONTCOPY, VM_MAYEXEC);
+	if (pgoff == TETHER_CONSUMER_OFFSET >> PAGE_SHIFT) {
 		if (size != PAGE_SIZE)
 			return -EINVAL;
 		return remap_vmalloc_range(vma, ctx->consumer, 0);
 	}
-	if (off == TETHER_SHARED_OFFSET) {
+	if (pgoff == TETHER_SHARED_OFFSET >> PAGE_SHIFT) {
 		if (size > ctx->shared_size)
 			return -EINVAL;
 		if (vma->vm_flags & VM_WRITE)

@@ -13,6 +13,7 @@
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 
 #include <linux/tether.h>
@@ -30,13 +31,16 @@ struct tether_ev_stats {
  * One open of /dev/tether: bound to the opener's mm.
  *
  * Locking (outermost first):
- *   mmap_lock of @mm (taken by GUP and by the kernel around notifier calls)
- *     -> @lock
+ *   mmap_lock of @mm (GUP takes it; the kernel calls the notifier with it
+ *   held or with other locks: rmap, migration, exit_mmap) -> @lock
  *   @read_mutex -> (page faults on the read() buffer) -> mmap_lock
  * @lock is a spinlock and is the only lock the notifier takes, so the
- * notifier never sleeps, blockable or not, and never needs to fail.
+ * notifier never sleeps, blockable or not, and never needs to fail. Nothing
+ * is allocated and no user memory is touched under it.
  * The @regions xarray and the @slots ida lock themselves; limits and the
- * counters that change outside the notifier are atomics.
+ * counters that change outside the notifier are atomics. @release_work
+ * and file release are the only ones left to touch @regions once @mm has
+ * exited (every ioctl from another mm gets EPERM).
  */
 struct tether_ctx {
 	/* the opener's mm, held with mmgrab() (not mmget()) for the file's life */
@@ -65,6 +69,7 @@ struct tether_ctx {
 	 * producer side of the ring (@prod, @seq, @overflowed, header), @ev
 	 */
 	spinlock_t lock;
+	bool exiting;
 	u64 next_gen;
 	u64 prod;
 	u64 seq;
@@ -72,13 +77,18 @@ struct tether_ctx {
 	u64 dropped_since_overflow;
 	struct tether_ev_stats ev;
 
+	/* releases every range once @mm exits (queued by the notifier) */
+	struct work_struct release_work;
+
 	/* serializes read() consumers */
 	struct mutex read_mutex;
 	wait_queue_head_t wq;
 
-	/* the ring: a vmalloc_user() page for the consumer, one area for the rest */
+	/* the ring: a page for the consumer, one area for the rest (ring.c) */
 	struct tether_ring_consumer *consumer;
+	struct page **consumer_pages;
 	void *shared;
+	struct page **shared_pages;
 	size_t shared_size;
 	struct tether_ring_header *hdr;
 	struct tether_event *events;
@@ -132,6 +142,7 @@ int tether_secure(struct tether_ucmd *ucmd);
 int tether_release(struct tether_ucmd *ucmd);
 int tether_release_batch(struct tether_ucmd *ucmd);
 void tether_release_all(struct tether_ctx *ctx);
+void tether_release_work(struct work_struct *work);
 
 /* ring.c */
 int tether_ring_alloc(struct tether_ctx *ctx, u32 entries, u32 max_regions);

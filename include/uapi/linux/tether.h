@@ -32,7 +32,7 @@
  *   flags bit or a reserved field that must be zero is not, or an argument
  *   is out of range (each ioctl lists its own cases).
  * - E2BIG: size is larger than the kernel's structure and the extra bytes
- *   are not all zero.
+ *   are not all zero, or size is larger than a page.
  * - EFAULT: the structure itself, or memory it names, cannot be accessed.
  * - EPERM: the call comes from a process whose address space is not the
  *   one that opened the file (the descriptor was inherited across fork or
@@ -116,7 +116,10 @@ struct tether_info {
  *
  * An invalidated range produces no further events; it stays secured (and
  * pinned) until TETHER_IOC_RELEASE, so a device still using its pages never
- * touches freed memory.
+ * touches freed memory. When the owner's address space goes away (exit,
+ * exec), the module releases every range and pin by itself shortly after,
+ * even if another process still holds the file: nobody can use them any
+ * more (calls from other address spaces get EPERM).
  *
  * Notifier calls that provably leave the range's pages mapped do not
  * invalidate; the stats count them as @kept:
@@ -126,11 +129,16 @@ struct tether_info {
  *   even write-protected: the kernel copies them for the child), and
  *   writeback cleaning of shared file pages. If a later write does replace
  *   a page (copy-on-write break), that arrives as its own TETHER_REASON_CLEAR.
+ *   (Fork of a hugetlb mapping notifies MMU_NOTIFY_CLEAR instead, so secured
+ *   hugetlb ranges are invalidated by a fork: conservative.)
  * - protection changes (MMU_NOTIFY_PROTECTION_VMA) after which every mapping
  *   of the range still grants the access it was secured for: automatic
  *   NUMA balancing's hinting faults and userfaultfd write-protection.
  *   mprotect() that takes away read access, or write access from a range
  *   secured with TETHER_SECURE_WRITE, invalidates (TETHER_REASON_PROTECTION).
+ *   The kernel notifies only for pages present in the page tables: a range
+ *   none of whose pages was ever touched has no mapping to change, and
+ *   mprotect() of it reports nothing (pinned ranges are always present).
  * - soft-dirty tracking (MMU_NOTIFY_SOFT_DIRTY).
  *
  * Some changes are reported although the pages stay, because the notifier
@@ -257,10 +265,10 @@ struct tether_release_batch {
  * record takes that slot and the ring stops queueing: later events are
  * dropped and counted (tether_ring_header.dropped), and their ranges'
  * validity words still change, so nothing is lost silently. A consumer
- * that meets the overflow record must treat every range as possibly
- * invalidated (re-check validity words or release everything) and rearm the
- * ring with TETHER_IOC_REARM; read() rearms by itself when it returns the
- * overflow record.
+ * that meets the overflow record must, in this order: consume it (publish
+ * its position past it), rearm the ring with TETHER_IOC_REARM, then treat
+ * every range as possibly invalidated (re-check validity words or release
+ * everything). read() rearms by itself when it returns the overflow record.
  */
 
 /**
@@ -391,6 +399,10 @@ struct tether_ring_consumer {
  * @next_seq: (out) the sequence number the next event will carry
  *
  * Harmless when the ring has not overflowed (@dropped is then 0).
+ *
+ * Errors: EBUSY: the ring overflowed and records (the marker among them)
+ * are still unread; consume them first, or the next overflow would find no
+ * slot for its marker.
  */
 struct tether_rearm {
 	__u32 size;
