@@ -26,6 +26,12 @@
  * sequentially consistent operations so that at least one of them sees the
  * other.
  *
+ * Registrations made outside the cache (everything in use) are allocated
+ * on their own, never from the pools, so no lock-free reader can reach one.
+ *
+ * A context feeds one cache (the ring has one consumer): a second
+ * tether_cache_create() on the same context fails with EBUSY.
+ *
  * Locking: cache->lock protects the index's writers, the handle table,
  * the entry pools and free list, retirement, event draining, eviction and
  * the counters that are not striped.
@@ -56,11 +62,11 @@
 #define TCACHE_INDEXED 2u	/* in the index and the handle table */
 
 /* entry flags (fixed while the entry is handed out) */
-#define TCACHE_UNCACHED 1u	/* a registration outside the cache */
+#define TCACHE_UNCACHED 1u	/* a registration outside the cache (not from a pool) */
 
 /* cache-line aligned: threads hitting different entries share no line */
 struct __attribute__((aligned(64))) tcache_entry {
-	struct tindex_node node;	/* first: index nodes are entries */
+	struct tether_index_node node;	/* first: index nodes are entries */
 	struct tether_mr pub;
 	struct tether_range range;
 	/* users; TCACHE_DEAD once retired (and while free) */
@@ -99,14 +105,15 @@ struct tether_cache {
 
 	/* protects everything below but the index's readers and the stripes */
 	pthread_mutex_t lock;
-	struct tindex index;
+	struct tether_index index;
 	struct tcache_entry **table;	/* handle -> entry */
 	size_t table_mask;
 	struct tcache_entry *free;
 	struct tcache_pool *pools;
 	uint64_t nentries;
 	uint64_t nbytes;
-	uint64_t clock;
+	uint64_t uncached_out;	/* uncached registrations not yet put */
+	uint64_t clock;		/* read by hits without the lock */
 	struct tether_cache_stats st;	/* but hits and the live counts */
 
 	/* on tcache_registry, for TETHER_CACHE_STATS at exit */
@@ -117,7 +124,7 @@ struct tether_cache {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static struct tcache_entry *tcache_of(const struct tindex_node *n)
+static struct tcache_entry *tcache_of(const struct tether_index_node *n)
 {
 	return (struct tcache_entry *)n;
 }
@@ -204,11 +211,12 @@ static struct tcache_entry *tcache_alloc(struct tether_cache *c)
 	return e;
 }
 
-/* Back on the free list; refs stays TCACHE_DEAD so readers refuse it. */
+/*
+ * Back on the free list. Its refs are TCACHE_DEAD already (retired by the
+ * compare-and-swap, or never published), so readers keep refusing it.
+ */
 static void tcache_free(struct tether_cache *c, struct tcache_entry *e)
 {
-	__atomic_store_n(&e->refs, TCACHE_DEAD, __ATOMIC_RELAXED);
-	e->flags = 0;
 	e->next = c->free;
 	c->free = e;
 }
@@ -237,7 +245,7 @@ struct tcache_query {
 	int access;
 };
 
-static bool tcache_usable(const struct tindex_node *n, const void *arg)
+static bool tcache_usable(const struct tether_index_node *n, const void *arg)
 {
 	const struct tcache_query *q = arg;
 	const struct tcache_entry *e = tcache_of(n);
@@ -293,7 +301,7 @@ static void tcache_unindex(struct tether_cache *c, struct tcache_entry *e)
 	if (!(e->state & TCACHE_INDEXED))
 		return;
 	__atomic_fetch_and(&e->state, ~TCACHE_INDEXED, __ATOMIC_SEQ_CST);
-	tindex_remove(&c->index, &e->node);
+	tether_index_remove(&c->index, &e->node);
 	tcache_table_del(c, e);
 }
 
@@ -377,19 +385,23 @@ again:
 			}
 		}
 	}
-	if (overflow) {
-		/* events were lost: nothing cached can be trusted */
+	/*
+	 * Events were lost (the marker, or a stopped ring without one):
+	 * nothing cached can be trusted.
+	 */
+	if (overflow || tether_ring_stopped(c->ctx)) {
 		c->st.overflows++;
 		tcache_for_each(c, tcache_invalidate_cb, &reason);
-		tether_rearm(c->ctx, NULL);
-		/* what changed while we rearmed is in the ring now */
-		goto again;
+		/* the ring is empty now: this cannot fail with EBUSY */
+		if (!tether_rearm(c->ctx, NULL))
+			goto again; /* what changed while we rearmed is queued */
 	}
 }
 
 static void tcache_maybe_drain(struct tether_cache *c)
 {
-	if (!tcache_safe(c) || !tether_events_pending(c->ctx))
+	if (!tcache_safe(c) ||
+	    (!tether_events_pending(c->ctx) && !tether_ring_stopped(c->ctx)))
 		return;
 	/* someone else draining (or missing) will get to it */
 	if (pthread_mutex_trylock(&c->lock))
@@ -400,29 +412,43 @@ static void tcache_maybe_drain(struct tether_cache *c)
 
 /* ---- get / put ---------------------------------------------------------- */
 
-/* Drop a reference with the lock held; the last one retires an invalid entry. */
-static void tcache_unref_locked(struct tether_cache *c, struct tcache_entry *e)
+/*
+ * Drop a reference to a cached entry; the last one retires an invalidated
+ * entry (taking the lock unless @locked). -EINVAL on a put without a get.
+ */
+static int tcache_unref(struct tether_cache *c, struct tcache_entry *e, bool locked)
 {
-	int32_t zero = 0;
+	int32_t r = __atomic_load_n(&e->refs, __ATOMIC_RELAXED), zero = 0;
+	int ret = 0;
 
-	if (__atomic_fetch_sub(&e->refs, 1, __ATOMIC_SEQ_CST) == 1 &&
-	    (__atomic_load_n(&e->state, __ATOMIC_SEQ_CST) & TCACHE_INVALID) &&
-	    __atomic_compare_exchange_n(&e->refs, &zero, TCACHE_DEAD, false,
+	do {
+		if (r <= 0)
+			return -EINVAL;
+	} while (!__atomic_compare_exchange_n(&e->refs, &r, r - 1, true,
+					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+	if (r != 1 || !(__atomic_load_n(&e->state, __ATOMIC_SEQ_CST) & TCACHE_INVALID))
+		return 0;
+	if (!locked)
+		pthread_mutex_lock(&c->lock);
+	if (__atomic_compare_exchange_n(&e->refs, &zero, TCACHE_DEAD, false,
 					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-		tcache_retire(c, e);
+		ret = tcache_retire(c, e);
+	if (!locked)
+		pthread_mutex_unlock(&c->lock);
+	return ret;
 }
 
 static struct tcache_entry *tcache_lookup(struct tether_cache *c, uintptr_t a,
 					  uintptr_t b, int access, bool locked)
 {
 	struct tcache_query q = { .c = c, .access = access };
-	struct tindex_node *n;
+	struct tether_index_node *n;
 	struct tcache_entry *e;
 	bool retry;
 	int tries;
 
 	for (tries = 0; tries < 8; tries++) {
-		n = tindex_find(&c->index, a, b, tcache_usable, &q, !locked, &retry);
+		n = tether_index_find(&c->index, a, b, tcache_usable, &q, !locked, &retry);
 		if (retry)
 			continue;
 		if (!n)
@@ -437,78 +463,52 @@ static struct tcache_entry *tcache_lookup(struct tether_cache *c, uintptr_t a,
 			return e;
 		}
 		/* reused or invalidated meanwhile */
-		if (locked)
-			tcache_unref_locked(c, e);
-		else
-			tether_cache_put(c, &e->pub);
+		tcache_unref(c, e, locked);
 	}
 	return NULL;
-}
-
-/* Register [a, b) with @access, or with more under ACCESS_WIDEN. */
-static struct ibv_mr *tcache_reg(struct tether_cache *c, uintptr_t a, uintptr_t b,
-				 int access, int *used)
-{
-	struct ibv_mr *mr;
-
-	if (c->access_policy == TETHER_CACHE_ACCESS_WIDEN &&
-	    (access | c->widen_access) != access) {
-		mr = ibv_reg_mr(c->pd, (void *)a, b - a, access | c->widen_access);
-		if (mr) {
-			*used = access | c->widen_access;
-			return mr;
-		}
-	}
-	*used = access;
-	return ibv_reg_mr(c->pd, (void *)a, b - a, access);
 }
 
 /* A registration outside the cache, deregistered at its put. */
 static struct tether_mr *tcache_uncached(struct tether_cache *c, void *addr,
 					 size_t len, int access)
 {
-	struct tcache_entry *e;
+	struct tcache_entry *e = aligned_alloc(64, sizeof(*e));
 	struct ibv_mr *mr;
-	int err;
 
+	if (!e)
+		return NULL;
 	mr = ibv_reg_mr(c->pd, addr, len, access);
-	if (!mr)
-		return NULL;
-	pthread_mutex_lock(&c->lock);
-	e = tcache_alloc(c);
-	if (e) {
-		e->flags = TCACHE_UNCACHED;
-		__atomic_store_n(&e->refs, 1, __ATOMIC_RELAXED);
-		c->st.uncached++;
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (!e) {
-		err = ibv_dereg_mr(mr);
-		errno = err ? err : ENOMEM;
+	if (!mr) {
+		free(e);
 		return NULL;
 	}
+	memset(e, 0, sizeof(*e));
+	e->flags = TCACHE_UNCACHED;
+	e->refs = TCACHE_DEAD;	/* never in a pool: no reader can reach it anyway */
 	e->pub.mr = mr;
 	e->pub.lkey = mr->lkey;
 	e->pub.rkey = mr->rkey;
 	e->pub.addr = mr->addr;
 	e->pub.length = mr->length;
-	__atomic_store_n(&e->pub.access, access, __ATOMIC_RELAXED);
+	e->pub.access = access;
+	pthread_mutex_lock(&c->lock);
+	c->uncached_out++;
+	c->st.uncached++;
+	pthread_mutex_unlock(&c->lock);
 	return &e->pub;
 }
 
-static bool tcache_lru_cb_pick(struct tcache_entry *e, struct tcache_entry **best)
-{
-	if (__atomic_load_n(&e->refs, __ATOMIC_RELAXED) != 0)
-		return false;
-	if (!*best || e->last_use < (*best)->last_use)
-		*best = e;
-	return true;
-}
-
+/* The unused entry least recently handed out, in *arg. */
 static void tcache_lru_cb(struct tether_cache *c, struct tcache_entry *e, void *arg)
 {
+	struct tcache_entry **best = arg;
+
 	(void)c;
-	tcache_lru_cb_pick(e, arg);
+	if (__atomic_load_n(&e->refs, __ATOMIC_RELAXED) != 0)
+		return;
+	if (!*best || __atomic_load_n(&e->last_use, __ATOMIC_RELAXED) <
+		      __atomic_load_n(&(*best)->last_use, __ATOMIC_RELAXED))
+		*best = e;
 }
 
 /* Make room for one more entry of @len bytes; false if everything is in use. */
@@ -536,6 +536,56 @@ static void tcache_flush_cb(struct tether_cache *c, struct tcache_entry *e, void
 }
 
 /*
+ * Secure [a, b) for @access (with TETHER_SECURE_WRITE when it allows
+ * writing: losing write access must evict it), then register it. NULL with
+ * errno on failure, nothing left held.
+ */
+static struct ibv_mr *tcache_secure_reg(struct tether_cache *c, uintptr_t a,
+					uintptr_t b, int access, void *cookie,
+					struct tether_range *range)
+{
+	struct ibv_mr *mr;
+	int ret;
+
+	if (tcache_safe(c)) {
+		ret = tether_secure(c->ctx, (void *)a, b - a,
+				    tcache_need_write(access) ? TETHER_SECURE_WRITE : 0,
+				    (uintptr_t)cookie, range);
+		if (ret) {
+			errno = -ret;
+			return NULL;
+		}
+	}
+	mr = ibv_reg_mr(c->pd, (void *)a, b - a, access);
+	if (!mr) {
+		ret = errno ? errno : ENOMEM;
+		if (tcache_safe(c))
+			tether_release(c->ctx, range->handle);
+		errno = ret;
+	}
+	return mr;
+}
+
+/* The above with the access policy applied: *@used is what was registered. */
+static struct ibv_mr *tcache_register(struct tether_cache *c, uintptr_t a, uintptr_t b,
+				      int access, void *cookie, struct tether_range *range,
+				      int *used)
+{
+	int wide = access | c->widen_access;
+	struct ibv_mr *mr;
+
+	if (c->access_policy == TETHER_CACHE_ACCESS_WIDEN && wide != access) {
+		mr = tcache_secure_reg(c, a, b, wide, cookie, range);
+		if (mr) {
+			*used = wide;
+			return mr;
+		}
+	}
+	*used = access;
+	return tcache_secure_reg(c, a, b, access, cookie, range);
+}
+
+/*
  * The slow path, with the lock held: secure, register, check that nothing
  * changed meanwhile, index.
  */
@@ -546,7 +596,7 @@ static struct tcache_entry *tcache_miss_locked(struct tether_cache *c, uintptr_t
 	struct tcache_entry *e;
 	bool flushed = false;
 	struct ibv_mr *mr;
-	int tries, used, ret, n = 0;
+	int tries, used, n = 0;
 
 	e = tcache_alloc(c);
 	if (!e) {
@@ -554,27 +604,20 @@ static struct tcache_entry *tcache_miss_locked(struct tether_cache *c, uintptr_t
 		return NULL;
 	}
 	for (tries = 0; tries < TCACHE_MISS_TRIES; tries++) {
-		if (tcache_safe(c)) {
-			ret = tether_secure(c->ctx, (void *)a, b - a,
-					    tcache_need_write(access) ? TETHER_SECURE_WRITE : 0,
-					    (uintptr_t)e, &range);
-			if (ret) {
-				/* EFAULT etc.: what ibv_reg_mr() would say too */
-				*err = -ret;
-				goto err_free;
-			}
-		}
-		mr = tcache_reg(c, a, b, access, &used);
-		if (!mr && !flushed) {
-			/* out of resources? give back what is not in use, once */
+		mr = tcache_register(c, a, b, access, e, &range, &used);
+		if (!mr && !flushed && errno != EFAULT && errno != EACCES &&
+		    errno != EINVAL) {
+			/*
+			 * Out of resources (ibv_reg_mr's pins, or the
+			 * context's max_regions: ENOSPC)? Give back what is
+			 * not in use, once, and try again.
+			 */
 			flushed = true;
 			tcache_for_each(c, tcache_flush_cb, &n);
-			mr = tcache_reg(c, a, b, access, &used);
+			mr = tcache_register(c, a, b, access, e, &range, &used);
 		}
 		if (!mr) {
 			*err = errno;
-			if (tcache_safe(c))
-				tether_release(c->ctx, range.handle);
 			goto err_free;
 		}
 		if (!tcache_safe(c) || tether_range_valid(c->ctx, &range))
@@ -590,7 +633,8 @@ static struct tcache_entry *tcache_miss_locked(struct tether_cache *c, uintptr_t
 	}
 	/*
 	 * A reader holding a stale pointer may look at these fields while the
-	 * entry is reused: what readers look at is written atomically.
+	 * entry is reused: what readers look at is written atomically, and
+	 * the node itself is set up inside the index's write section.
 	 */
 	e->pub.mr = mr;
 	e->pub.lkey = mr->lkey;
@@ -601,14 +645,13 @@ static struct tcache_entry *tcache_miss_locked(struct tether_cache *c, uintptr_t
 	e->range.handle = range.handle;
 	__atomic_store_n(&e->range.slot, range.slot, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->range.generation, range.generation, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->node.start, a, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->node.end, b, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->state, TCACHE_INDEXED, __ATOMIC_RELAXED);
 	e->flags = 0;
-	__atomic_store_n(&e->last_use, ++c->clock, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->clock, c->clock + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->last_use, c->clock, __ATOMIC_RELAXED);
 	/* publishes the fields above to readers that take a reference */
 	__atomic_store_n(&e->refs, 1, __ATOMIC_RELEASE);
-	tindex_insert(&c->index, &e->node);
+	tether_index_insert(&c->index, &e->node, a, b);
 	tcache_table_add(c, e);
 	c->nentries++;
 	c->nbytes += b - a;
@@ -669,27 +712,17 @@ TETHER_EXPORT struct tether_mr *tether_cache_get(struct tether_cache *c, void *a
 TETHER_EXPORT int tether_cache_put(struct tether_cache *c, struct tether_mr *mr)
 {
 	struct tcache_entry *e = tcache_of_mr(mr);
-	int32_t zero = 0;
-	int ret = 0;
+	int ret;
 
 	if (e->flags & TCACHE_UNCACHED) {
 		ret = ibv_dereg_mr(e->pub.mr);
 		pthread_mutex_lock(&c->lock);
-		tcache_free(c, e);
+		c->uncached_out--;
 		pthread_mutex_unlock(&c->lock);
+		free(e);
 		return -ret;
 	}
-	if (__atomic_fetch_sub(&e->refs, 1, __ATOMIC_SEQ_CST) != 1)
-		return 0;
-	if (!(__atomic_load_n(&e->state, __ATOMIC_SEQ_CST) & TCACHE_INVALID))
-		return 0;
-	/* the last user of an invalidated entry deregisters it */
-	pthread_mutex_lock(&c->lock);
-	if (__atomic_compare_exchange_n(&e->refs, &zero, TCACHE_DEAD, false,
-					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-		ret = tcache_retire(c, e);
-	pthread_mutex_unlock(&c->lock);
-	return ret;
+	return tcache_unref(c, e, false);
 }
 
 TETHER_EXPORT int tether_cache_flush(struct tether_cache *c)
@@ -706,10 +739,10 @@ TETHER_EXPORT int tether_cache_flush(struct tether_cache *c)
 /* ---- statistics --------------------------------------------------------- */
 
 /*
- * Entries held by users: cached ones, invalidated ones awaiting their last
- * put, and (with @uncached) registrations made outside the cache.
+ * Cached entries held by users, invalidated ones awaiting their last put
+ * included. With the lock held.
  */
-static uint64_t tcache_held(struct tether_cache *c, bool uncached)
+static uint64_t tcache_held(struct tether_cache *c)
 {
 	struct tcache_pool *p;
 	uint64_t n = 0;
@@ -717,8 +750,7 @@ static uint64_t tcache_held(struct tether_cache *c, bool uncached)
 
 	for (p = c->pools; p; p = p->next)
 		for (i = 0; i < TCACHE_POOL_ENTRIES; i++)
-			if (__atomic_load_n(&p->entries[i].refs, __ATOMIC_RELAXED) > 0 &&
-			    (uncached || !(p->entries[i].flags & TCACHE_UNCACHED)))
+			if (__atomic_load_n(&p->entries[i].refs, __ATOMIC_RELAXED) > 0)
 				n++;
 	return n;
 }
@@ -732,7 +764,7 @@ TETHER_EXPORT int tether_cache_query_stats(struct tether_cache *c,
 	*st = c->st;
 	st->entries = c->nentries;
 	st->bytes_registered = c->nbytes;
-	st->entries_in_use = tcache_held(c, false);
+	st->entries_in_use = tcache_held(c);
 	pthread_mutex_unlock(&c->lock);
 	st->hits = 0;
 	for (i = 0; i < TCACHE_STRIPES; i++)
@@ -772,7 +804,7 @@ static void tcache_print_at_exit(void)
 	pthread_mutex_unlock(&tcache_registry_lock);
 }
 
-static void tcache_register(struct tether_cache *c)
+static void tcache_stats_register(struct tether_cache *c)
 {
 	static bool hooked;
 
@@ -784,7 +816,7 @@ static void tcache_register(struct tether_cache *c)
 	pthread_mutex_unlock(&tcache_registry_lock);
 }
 
-static void tcache_unregister(struct tether_cache *c)
+static void tcache_stats_unregister(struct tether_cache *c)
 {
 	struct tether_cache **p;
 
@@ -804,18 +836,22 @@ static bool tcache_parse_size(const char *s, uint64_t *out)
 	char *end;
 	unsigned long long v;
 
+	unsigned int shift = 0;
+
+	if (*s < '0' || *s > '9') /* strtoull() would take "-1" */
+		return false;
 	errno = 0;
 	v = strtoull(s, &end, 0);
 	if (errno || end == s)
 		return false;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
 	}
-	if (*end)
+	if (*end || v > (UINT64_MAX >> shift))
 		return false;
-	*out = v;
+	*out = v << shift;
 	return true;
 }
 
@@ -829,7 +865,9 @@ static int tcache_env(struct tether_cache *c)
 	if (v) {
 		if (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "passthrough")) {
 			c->flags |= TETHER_CACHE_PASSTHROUGH;
-		} else if (strcmp(v, "1") && strcmp(v, "on")) {
+		} else if (!strcmp(v, "1") || !strcmp(v, "on")) {
+			c->flags &= ~TETHER_CACHE_PASSTHROUGH;
+		} else {
 			fprintf(stderr, "libtether: TETHER_CACHE=%s: use 1/on or 0/off/passthrough\n", v);
 			return -EINVAL;
 		}
@@ -919,20 +957,35 @@ TETHER_EXPORT struct tether_cache *tether_cache_create(struct tether_context *ct
 	}
 	if (err)
 		goto err_free;
+	if (tcache_safe(c)) {
+		/* every entry is a secured range */
+		if (c->max_entries > ctx->info.max_regions)
+			c->max_entries = ctx->info.max_regions;
+		/* the ring has one consumer */
+		if (!__atomic_compare_exchange_n(&ctx->cache, &(struct tether_cache *){ NULL },
+						 c, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			fprintf(stderr, "libtether: this tether context already has a cache: open one context per cache\n");
+			err = -EBUSY;
+			goto err_free;
+		}
+	}
 	for (slots = 64; slots < 2 * (size_t)c->max_entries && slots < (1u << 24); slots <<= 1)
 		;
 	c->table = calloc(slots, sizeof(*c->table));
 	if (!c->table) {
 		err = -ENOMEM;
-		goto err_free;
+		goto err_unbind;
 	}
 	c->table_mask = slots - 1;
-	tindex_init(&c->index);
+	tether_index_init(&c->index);
 	pthread_mutex_init(&c->lock, NULL);
 	if (c->print_stats)
-		tcache_register(c);
+		tcache_stats_register(c);
 	return c;
 
+err_unbind:
+	if (tcache_safe(c))
+		__atomic_store_n(&ctx->cache, NULL, __ATOMIC_RELEASE);
 err_free:
 	free(c);
 	errno = -err;
@@ -953,16 +1006,18 @@ TETHER_EXPORT int tether_cache_destroy(struct tether_cache *c)
 		return 0;
 	pthread_mutex_lock(&c->lock);
 	tcache_drain(c);
-	if (tcache_held(c, true)) {
+	if (tcache_held(c) || c->uncached_out) {
 		pthread_mutex_unlock(&c->lock);
 		return -EBUSY;
 	}
 	tcache_for_each(c, tcache_destroy_cb, NULL);
 	pthread_mutex_unlock(&c->lock);
 	if (c->print_stats) {
-		tcache_unregister(c);
+		tcache_stats_unregister(c);
 		tether_cache_print_stats(c, stderr);
 	}
+	if (tcache_safe(c))
+		__atomic_store_n(&c->ctx->cache, NULL, __ATOMIC_RELEASE);
 	for (p = c->pools; p; p = next) {
 		next = p->next;
 		free(p);

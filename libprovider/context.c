@@ -164,6 +164,8 @@ TETHER_EXPORT int tether_release(struct tether_context *ctx, uint64_t handle)
 TETHER_EXPORT int tether_range_valid(const struct tether_context *ctx,
 				     const struct tether_range *range)
 {
+	if (range->slot >= ctx->info.max_regions)
+		return 0;
 	/* the kernel changes the word before the mapping changes */
 	return __atomic_load_n(&ctx->validity[range->slot], __ATOMIC_ACQUIRE) ==
 	       range->generation;
@@ -174,6 +176,12 @@ TETHER_EXPORT uint64_t tether_events_pending(const struct tether_context *ctx)
 	/* pairs with the kernel's release store of producer */
 	return __atomic_load_n(&ctx->hdr->producer, __ATOMIC_ACQUIRE) -
 	       __atomic_load_n(&ctx->cons->consumer, __ATOMIC_RELAXED);
+}
+
+int tether_ring_stopped(const struct tether_context *ctx)
+{
+	return __atomic_load_n(&ctx->hdr->overflowed, __ATOMIC_ACQUIRE) &&
+	       !tether_events_pending(ctx);
 }
 
 TETHER_EXPORT int tether_next_event(struct tether_context *ctx, struct tether_event *ev)

@@ -14,21 +14,21 @@
 #include "index.h"
 
 /* nodes a lock-free search may visit before it gives up and retries */
-#define TINDEX_BUDGET 512
+#define TETHER_INDEX_BUDGET 512
 /* depth of the explicit search stack */
-#define TINDEX_STACK 96
+#define TETHER_INDEX_STACK 96
 
 #define LD(p) __atomic_load_n(&(p), __ATOMIC_RELAXED)
 #define ST(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
 
-void tindex_init(struct tindex *t)
+void tether_index_init(struct tether_index *t)
 {
 	t->root = NULL;
 	t->seq = 0;
 	t->rng = 0x9e3779b9u;
 }
 
-static uint32_t tindex_rand(struct tindex *t)
+static uint32_t tether_index_rand(struct tether_index *t)
 {
 	/* xorshift32: priorities need only be unpredictable enough to balance */
 	uint32_t x = t->rng;
@@ -41,12 +41,12 @@ static uint32_t tindex_rand(struct tindex *t)
 }
 
 /* total order on nodes: by start, ties by address */
-static bool tindex_less(const struct tindex_node *x, const struct tindex_node *y)
+static bool tether_index_less(const struct tether_index_node *x, const struct tether_index_node *y)
 {
 	return x->start < y->start || (x->start == y->start && x < y);
 }
 
-static void tindex_update(struct tindex_node *n)
+static void tether_index_update(struct tether_index_node *n)
 {
 	uintptr_t m = n->end;
 
@@ -57,46 +57,46 @@ static void tindex_update(struct tindex_node *n)
 	ST(n->max_end, m);
 }
 
-static struct tindex_node *tindex_rotate_right(struct tindex_node *n)
+static struct tether_index_node *tether_index_rotate_right(struct tether_index_node *n)
 {
-	struct tindex_node *l = n->left;
+	struct tether_index_node *l = n->left;
 
 	ST(n->left, l->right);
 	ST(l->right, n);
-	tindex_update(n);
-	tindex_update(l);
+	tether_index_update(n);
+	tether_index_update(l);
 	return l;
 }
 
-static struct tindex_node *tindex_rotate_left(struct tindex_node *n)
+static struct tether_index_node *tether_index_rotate_left(struct tether_index_node *n)
 {
-	struct tindex_node *r = n->right;
+	struct tether_index_node *r = n->right;
 
 	ST(n->right, r->left);
 	ST(r->left, n);
-	tindex_update(n);
-	tindex_update(r);
+	tether_index_update(n);
+	tether_index_update(r);
 	return r;
 }
 
-static struct tindex_node *tindex_ins(struct tindex_node *root, struct tindex_node *n)
+static struct tether_index_node *tether_index_ins(struct tether_index_node *root, struct tether_index_node *n)
 {
 	if (!root)
 		return n;
-	if (tindex_less(n, root)) {
-		ST(root->left, tindex_ins(root->left, n));
+	if (tether_index_less(n, root)) {
+		ST(root->left, tether_index_ins(root->left, n));
 		if (root->left->prio > root->prio)
-			return tindex_rotate_right(root);
+			return tether_index_rotate_right(root);
 	} else {
-		ST(root->right, tindex_ins(root->right, n));
+		ST(root->right, tether_index_ins(root->right, n));
 		if (root->right->prio > root->prio)
-			return tindex_rotate_left(root);
+			return tether_index_rotate_left(root);
 	}
-	tindex_update(root);
+	tether_index_update(root);
 	return root;
 }
 
-static struct tindex_node *tindex_del(struct tindex_node *root, struct tindex_node *n)
+static struct tether_index_node *tether_index_del(struct tether_index_node *root, struct tether_index_node *n)
 {
 	if (!root)
 		return NULL;
@@ -106,51 +106,58 @@ static struct tindex_node *tindex_del(struct tindex_node *root, struct tindex_no
 		if (!root->right)
 			return root->left;
 		if (root->left->prio > root->right->prio) {
-			root = tindex_rotate_right(root);
-			ST(root->right, tindex_del(root->right, n));
+			root = tether_index_rotate_right(root);
+			ST(root->right, tether_index_del(root->right, n));
 		} else {
-			root = tindex_rotate_left(root);
-			ST(root->left, tindex_del(root->left, n));
+			root = tether_index_rotate_left(root);
+			ST(root->left, tether_index_del(root->left, n));
 		}
-	} else if (tindex_less(n, root)) {
-		ST(root->left, tindex_del(root->left, n));
+	} else if (tether_index_less(n, root)) {
+		ST(root->left, tether_index_del(root->left, n));
 	} else {
-		ST(root->right, tindex_del(root->right, n));
+		ST(root->right, tether_index_del(root->right, n));
 	}
-	tindex_update(root);
+	tether_index_update(root);
 	return root;
 }
 
-static void tindex_write_begin(struct tindex *t)
+static void tether_index_write_begin(struct tether_index *t)
 {
 	ST(t->seq, t->seq + 1);
 	/* readers that see a link changed below also see the odd sequence */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
-static void tindex_write_end(struct tindex *t)
+static void tether_index_write_end(struct tether_index *t)
 {
-	/* pairs with the acquire fence in tindex_find() */
+	/* pairs with the acquire fence in tether_index_find() */
 	__atomic_store_n(&t->seq, t->seq + 1, __ATOMIC_RELEASE);
 }
 
-void tindex_insert(struct tindex *t, struct tindex_node *n)
+void tether_index_insert(struct tether_index *t, struct tether_index_node *n,
+			 uintptr_t start, uintptr_t end)
 {
-	/* a reused node may still be looked at by a reader with a stale pointer */
+	n->prio = tether_index_rand(t);
+	tether_index_write_begin(t);
+	/*
+	 * A reused node may still be looked at by a reader holding a stale
+	 * pointer: it is (re)initialized inside the write section, so such a
+	 * reader retries.
+	 */
 	ST(n->left, NULL);
 	ST(n->right, NULL);
-	ST(n->max_end, n->end);
-	n->prio = tindex_rand(t);
-	tindex_write_begin(t);
-	ST(t->root, tindex_ins(t->root, n));
-	tindex_write_end(t);
+	ST(n->start, start);
+	ST(n->end, end);
+	ST(n->max_end, end);
+	ST(t->root, tether_index_ins(t->root, n));
+	tether_index_write_end(t);
 }
 
-void tindex_remove(struct tindex *t, struct tindex_node *n)
+void tether_index_remove(struct tether_index *t, struct tether_index_node *n)
 {
-	tindex_write_begin(t);
-	ST(t->root, tindex_del(t->root, n));
-	tindex_write_end(t);
+	tether_index_write_begin(t);
+	ST(t->root, tether_index_del(t->root, n));
+	tether_index_write_end(t);
 }
 
 /*
@@ -158,18 +165,18 @@ void tindex_remove(struct tindex *t, struct tindex_node *n)
  * holds no cover, and the right subtree of a node starting after @a holds
  * none either (its starts are later still).
  */
-struct tindex_node *tindex_find(const struct tindex *t, uintptr_t a, uintptr_t b,
-				tindex_pred pred, const void *arg, bool lockless,
+struct tether_index_node *tether_index_find(const struct tether_index *t, uintptr_t a, uintptr_t b,
+				tether_index_pred pred, const void *arg, bool lockless,
 				bool *retry)
 {
-	const struct tindex_node *stack[TINDEX_STACK];
-	const struct tindex_node *n, *found = NULL;
-	unsigned int sp = 0, budget = TINDEX_BUDGET;
+	const struct tether_index_node *stack[TETHER_INDEX_STACK];
+	const struct tether_index_node *n, *found = NULL;
+	unsigned int sp = 0, budget = TETHER_INDEX_BUDGET;
 	uint64_t s1 = 0, s2;
 
 	*retry = false;
 	if (lockless) {
-		/* pairs with the release store in tindex_write_end() */
+		/* pairs with the release store in tether_index_write_end() */
 		s1 = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
 		if (s1 & 1) {
 			*retry = true;
@@ -198,7 +205,7 @@ struct tindex_node *tindex_find(const struct tindex *t, uintptr_t a, uintptr_t b
 			found = n;
 			break;
 		}
-		if (sp == TINDEX_STACK) {
+		if (sp == TETHER_INDEX_STACK) {
 			/* deeper than any sane treap: a torn view, or give up */
 			*retry = lockless;
 			return NULL;
@@ -207,7 +214,7 @@ struct tindex_node *tindex_find(const struct tindex *t, uintptr_t a, uintptr_t b
 		n = LD(n->left);
 	}
 	if (lockless) {
-		/* pairs with the release fence in tindex_write_begin() */
+		/* pairs with the release fence in tether_index_write_begin() */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		s2 = __atomic_load_n(&t->seq, __ATOMIC_RELAXED);
 		if (s1 != s2) {
@@ -215,5 +222,5 @@ struct tindex_node *tindex_find(const struct tindex *t, uintptr_t a, uintptr_t b
 			return NULL;
 		}
 	}
-	return (struct tindex_node *)found;
+	return (struct tether_index_node *)found;
 }

@@ -20,17 +20,17 @@
 #include <stdint.h>
 
 /* Embedded in a cache entry; every field is read by lock-free readers. */
-struct tindex_node {
-	struct tindex_node *left;
-	struct tindex_node *right;
+struct tether_index_node {
+	struct tether_index_node *left;
+	struct tether_index_node *right;
 	uintptr_t start;
 	uintptr_t end;
 	uintptr_t max_end;
 	uint32_t prio;
 };
 
-struct tindex {
-	struct tindex_node *root;
+struct tether_index {
+	struct tether_index_node *root;
 	/* odd while a writer changes the tree */
 	uint64_t seq;
 	/* priority generator (writers only) */
@@ -38,20 +38,21 @@ struct tindex {
 };
 
 /* Does a node that covers the range also satisfy the caller? */
-typedef bool (*tindex_pred)(const struct tindex_node *n, const void *arg);
+typedef bool (*tether_index_pred)(const struct tether_index_node *n, const void *arg);
 
-void tindex_init(struct tindex *t);
-/* Writers: the caller holds the owner's lock; @n has start and end set. */
-void tindex_insert(struct tindex *t, struct tindex_node *n);
-void tindex_remove(struct tindex *t, struct tindex_node *n);
+void tether_index_init(struct tether_index *t);
+/* Writers: the caller holds the owner's lock. */
+void tether_index_insert(struct tether_index *t, struct tether_index_node *n,
+			 uintptr_t start, uintptr_t end);
+void tether_index_remove(struct tether_index *t, struct tether_index_node *n);
 
 /*
  * A node with start <= @a, end >= @b and @pred true, or NULL. Lock-free
  * callers pass @lockless: then *@retry is set when the answer cannot be
  * trusted (a writer was active, or the search exceeded its step budget).
  */
-struct tindex_node *tindex_find(const struct tindex *t, uintptr_t a, uintptr_t b,
-				tindex_pred pred, const void *arg, bool lockless,
+struct tether_index_node *tether_index_find(const struct tether_index *t, uintptr_t a, uintptr_t b,
+				tether_index_pred pred, const void *arg, bool lockless,
 				bool *retry);
 
 #endif /* _TETHER_INDEX_H */

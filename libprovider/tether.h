@@ -163,7 +163,8 @@ struct tether_mr {
 	struct ibv_mr *mr;	/* the verbs registration */
 	uint32_t lkey;
 	uint32_t rkey;
-	void *addr;		/* start of the registered range (page aligned) */
+	void *addr;		/* start of the registered range (page aligned, but
+				   as asked for by a pass-through cache) */
 	size_t length;		/* length of the registered range */
 	int access;		/* enum ibv_access_flags it was registered with */
 };
@@ -235,7 +236,7 @@ struct tether_cache_attr {
 	uint32_t max_entries;	/* default 4096 */
 	uint32_t access_policy;	/* enum tether_cache_access_policy (default EXACT) */
 	uint64_t max_bytes;	/* default 0: no byte limit */
-	int widen_access;	/* for ACCESS_WIDEN (default LOCAL_WRITE|REMOTE_READ|REMOTE_WRITE) */
+	int widen_access;	/* for ACCESS_WIDEN; 0: LOCAL_WRITE|REMOTE_READ|REMOTE_WRITE */
 	tether_evict_cb evict_cb;
 	void *evict_arg;
 };
@@ -250,11 +251,16 @@ struct tether_cache_attr {
  * The environment overrides the attributes: TETHER_CACHE=0 makes the cache
  * a pass-through, TETHER_CACHE_MAX_ENTRIES and TETHER_CACHE_MAX_BYTES
  * (suffixes k, m, g) set the limits, TETHER_CACHE_STATS=1 prints the
- * statistics to stderr when the cache is destroyed.
+ * statistics to stderr when the cache is destroyed, or at exit for caches
+ * never destroyed.
+ *
+ * A context feeds one cache (its event ring has one consumer): open a
+ * context per cache. max_entries is capped at the context's max_regions.
  *
  * Return: the cache, or NULL with errno: EINVAL (no @pd; no @ctx without
- * pass-through: the cache refuses to run unsafely; a bad attribute),
- * EOPNOTSUPP (comp_mask bits this library does not know), ENOMEM.
+ * pass-through: the cache refuses to run unsafely; a bad attribute or
+ * environment value), EOPNOTSUPP (comp_mask bits this library does not
+ * know), EBUSY (@ctx already has a cache), ENOMEM.
  */
 struct tether_cache *tether_cache_create(struct tether_context *ctx,
 					 struct ibv_pd *pd,
@@ -276,8 +282,10 @@ int tether_cache_destroy(struct tether_cache *cache);
  * @access: enum ibv_access_flags the registration must allow
  *
  * A hit (a valid cached entry covering the buffer with at least @access)
- * takes no system call and no lock. A miss secures the page-rounded range
- * with tether, registers it with ibv_reg_mr() and caches it. When the cache
+ * takes no system call and no lock (a get that finds kernel events queued
+ * first applies them under the cache's lock; the lock is also taken when a
+ * lookup races an entry's retirement). A miss secures the page-rounded
+ * range with tether, registers it with ibv_reg_mr() and caches it. When the cache
  * is full and every entry is in use, the registration is made uncached and
  * deregistered at its put. Hold the result until the device is done with
  * the buffer, then tether_cache_put() it.
@@ -285,7 +293,10 @@ int tether_cache_destroy(struct tether_cache *cache);
  * Return: the registration, or NULL with errno: EINVAL (length 0 or
  * wrapping), EFAULT (memory not mapped, or not writable for a write access,
  * as ibv_reg_mr() would fail), EAGAIN (the mapping kept changing during
- * registration), or the errno of ibv_reg_mr().
+ * registration), ENOSPC (the context's max_regions used up by ranges the
+ * cache does not own), EINTR (a fatal signal), or the errno of
+ * ibv_reg_mr(). Resource failures (ENOMEM, ENOSPC) are retried once after
+ * deregistering every entry not in use.
  */
 struct tether_mr *tether_cache_get(struct tether_cache *cache, void *addr,
 				   size_t length, int access);
@@ -297,8 +308,8 @@ struct tether_mr *tether_cache_get(struct tether_cache *cache, void *addr,
  *
  * An entry invalidated while in use is deregistered at its last put.
  *
- * Return: 0, or the negative errno of ibv_dereg_mr() for an entry
- * deregistered now.
+ * Return: 0, -EINVAL for a registration not held (a second put), or the
+ * negative errno of ibv_dereg_mr() for an entry deregistered now.
  */
 int tether_cache_put(struct tether_cache *cache, struct tether_mr *mr);
 

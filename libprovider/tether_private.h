@@ -10,6 +10,8 @@
 struct tether_context {
 	int fd;
 	struct tether_info info;
+	/* the one registration cache consuming this context's ring, if any */
+	struct tether_cache *cache;
 	/* the consumer page (read-write) and the shared area (read-only) */
 	struct tether_ring_consumer *cons;
 	void *shared;
@@ -20,5 +22,11 @@ struct tether_context {
 
 /* ioctl() that retries on EINTR; returns 0 or -errno. */
 int tether_do_ioctl(int fd, unsigned long cmd, void *arg);
+
+/*
+ * Has the ring stopped with everything consumed (overflowed, whether or not
+ * a marker could be written)? Then events were lost.
+ */
+int tether_ring_stopped(const struct tether_context *ctx);
 
 #endif /* _TETHER_PRIVATE_H */
