@@ -127,7 +127,8 @@ FIXTURE_TEARDOWN(cache)
 /*
  * Through a cache registration of [buf, buf + len): RDMA WRITE buf -> target
  * and RDMA READ target -> buf, each with fresh data. Returns the number of
- * wrong bytes (0: all right), or a negative errno if the get failed.
+ * wrong bytes (0: all right), or a negative errno if the get or an RDMA
+ * operation failed (wrong data and a failed transfer are told apart).
  */
 static long xfer(FIXTURE_DATA(cache) *f, void *buf, size_t len)
 {
@@ -144,13 +145,29 @@ static long xfer(FIXTURE_DATA(cache) *f, void *buf, size_t len)
 	memset(f->target, 0, len);
 	ret = rpair_rdma(&f->pair, IBV_WR_RDMA_WRITE, buf, mr->lkey,
 			 (uintptr_t)f->target, f->tmr->rkey, len, &wcs);
-	bad = ret ? (long)len : (long)mismatches(f->target, len, s1);
+	if (ret)
+		goto out;
+	bad = mismatches(f->target, len, s1);
 	fill(f->target, len, s2);
 	ret = rpair_rdma(&f->pair, IBV_WR_RDMA_READ, buf, mr->lkey,
 			 (uintptr_t)f->target, f->tmr->rkey, len, &wcs);
-	bad += ret ? (long)len : (long)mismatches(buf, len, s2);
+	if (!ret)
+		bad += mismatches(buf, len, s2);
+out:
 	tether_cache_put(f->cache, mr);
-	return bad;
+	return ret ? ret : bad;
+}
+
+/*
+ * A cache of the test's own on the fixture's context (a context feeds one
+ * cache): the fixture's is destroyed first, and teardown destroys this one.
+ */
+static struct tether_cache *replace_cache(FIXTURE_DATA(cache) *f,
+					  const struct tether_cache_attr *attr)
+{
+	tether_cache_destroy(f->cache);
+	f->cache = tether_cache_create(f->ctx, f->dev.pd, attr);
+	return f->cache;
 }
 
 static struct tether_cache_stats cstats(struct tether_cache *c)
@@ -472,13 +489,14 @@ TEST_F(cache, in_use_entry_deregistered_at_last_put)
 		.flags = variant->unsafe ? TETHER_CACHE_UNSAFE_NO_INVALIDATION : 0,
 		.evict_cb = record_evict, .evict_arg = log,
 	};
-	struct tether_cache *c = tether_cache_create(self->ctx, self->dev.pd, &attr);
 	char *buf = map_anon(len), *other = map_anon(len);
 	struct tether_mr *mr, *mr2;
 	struct tether_cache_stats st;
+	struct tether_cache *c;
 
 	if (variant->unsafe)
-		SKIP(tether_cache_destroy(c); return, "about invalidation");
+		SKIP(return, "about invalidation");
+	c = replace_cache(self, &attr);
 	ASSERT_NE(NULL, c);
 	mr = tether_cache_get(c, buf, len, ACC_RW);
 	ASSERT_NE(NULL, mr);
@@ -502,6 +520,7 @@ TEST_F(cache, in_use_entry_deregistered_at_last_put)
 	ASSERT_EQ(-EBUSY, tether_cache_destroy(c));
 	tether_cache_put(c, mr2);
 	ASSERT_EQ(0, tether_cache_destroy(c));
+	self->cache = NULL;
 	ASSERT_EQ(2, log[0]);
 	ASSERT_EQ(TETHER_EVICT_DESTROY, log[2]);
 	munmap(other, len);
@@ -518,7 +537,7 @@ TEST_F(cache, lru_eviction_at_capacity)
 		.max_entries = 4,
 		.evict_cb = record_evict, .evict_arg = log,
 	};
-	struct tether_cache *c = tether_cache_create(self->ctx, self->dev.pd, &attr);
+	struct tether_cache *c = replace_cache(self, &attr);
 	char *buf = map_anon(5 * len);
 	struct tether_mr *mr;
 	int i;
@@ -546,15 +565,18 @@ TEST_F(cache, lru_eviction_at_capacity)
 	ASSERT_EQ(4, cstats(c).entries);
 	ASSERT_EQ(4, tether_cache_flush(c));
 	ASSERT_EQ(0, cstats(c).entries);
-	ASSERT_EQ(0, tether_cache_destroy(c));
 	munmap(buf, 5 * len);
 }
 
 TEST_F(cache, limits_reached_all_in_use)
 {
 	size_t len = 16 << 10;
-	struct tether_cache *c = make_cache(self->ctx, self->dev.pd, variant->unsafe, 4);
-	struct tether_cache *saved = self->cache;
+	struct tether_cache_attr attr = {
+		.comp_mask = TETHER_CACHE_ATTR_FLAGS | TETHER_CACHE_ATTR_MAX_ENTRIES,
+		.flags = variant->unsafe ? TETHER_CACHE_UNSAFE_NO_INVALIDATION : 0,
+		.max_entries = 4,
+	};
+	struct tether_cache *c = replace_cache(self, &attr);
 	struct tether_mr *held[4], *extra;
 	char *buf = map_anon(5 * len);
 	struct tether_cache_stats st;
@@ -566,7 +588,6 @@ TEST_F(cache, limits_reached_all_in_use)
 		ASSERT_NE(NULL, held[i]);
 	}
 	/* full and all in use: an uncached registration that works */
-	self->cache = c;
 	ASSERT_DATA_OK(xfer(self, buf + 4 * len, len));
 	extra = tether_cache_get(c, buf + 4 * len, len, ACC_RW);
 	ASSERT_NE(NULL, extra);
@@ -578,8 +599,10 @@ TEST_F(cache, limits_reached_all_in_use)
 	ASSERT_EQ(0, tether_cache_put(c, extra));
 	for (i = 0; i < 4; i++)
 		tether_cache_put(c, held[i]);
-	self->cache = saved;
-	ASSERT_EQ(0, tether_cache_destroy(c));
+	/* a put without a get is refused, and changes nothing */
+	ASSERT_EQ(-EINVAL, tether_cache_put(c, held[0]));
+	ASSERT_EQ(4, cstats(c).entries);
+	ASSERT_EQ(0, cstats(c).entries_in_use);
 	munmap(buf, 5 * len);
 }
 
@@ -770,6 +793,7 @@ struct tstate {
 	atomic_int *stop;
 	unsigned int seed;
 	long mine;		/* transfers this thread checked */
+	int error;		/* a get or RDMA failure (-errno), which ends the thread */
 };
 
 static void *thread_body(void *arg)
@@ -793,8 +817,11 @@ static void *thread_body(void *arg)
 			}
 		}
 		b = xfer(&t->f, bufs[k], lens[k]);
-		if (b)
-			atomic_fetch_add(t->bad, b < 0 ? 1 : b);
+		if (b < 0) {
+			t->error = b;
+			break;
+		}
+		atomic_fetch_add(t->bad, b);
 		atomic_fetch_add(t->ops, 1);
 		t->mine++;
 	}
@@ -803,17 +830,44 @@ static void *thread_body(void *arg)
 	return NULL;
 }
 
+/* 8 threads with get/put, free/malloc and RDMA data checks for @secs */
+static void run_threads(struct __test_metadata *_metadata, FIXTURE_DATA(cache) *self,
+			int secs);
+
 TEST_F_TIMEOUT(cache, eight_threads_thirty_seconds, 300)
+{
+	if (variant->unsafe)
+		SKIP(return, "the negative control's failures are random here");
+	run_threads(_metadata, self, 30);
+}
+
+/*
+ * The same with a 4-entry cache: constant evictions, invalidations and
+ * uncached registrations racing lock-free lookups.
+ */
+TEST_F_TIMEOUT(cache, eight_threads_small_cache, 300)
+{
+	struct tether_cache_attr attr = {
+		.comp_mask = TETHER_CACHE_ATTR_MAX_ENTRIES, .max_entries = 4,
+	};
+
+	if (variant->unsafe)
+		SKIP(return, "the negative control's failures are random here");
+	ASSERT_NE(NULL, replace_cache(self, &attr));
+	run_threads(_metadata, self, 15);
+	ASSERT_LT(0, cstats(self->cache).uncached);
+}
+
+static void run_threads(struct __test_metadata *_metadata, FIXTURE_DATA(cache) *self,
+			int secs)
 {
 	struct tstate ts[8];
 	pthread_t th[8];
 	atomic_long bad = 0, ops = 0;
 	atomic_int stop = 0;
 	struct tether_cache_stats st;
-	int i;
+	int i, err;
 
-	if (variant->unsafe)
-		SKIP(return, "the negative control's failures are random here");
 	for (i = 0; i < 8; i++) {
 		memset(&ts[i], 0, sizeof(ts[i]));
 		ts[i].f.cache = self->cache;
@@ -833,7 +887,7 @@ TEST_F_TIMEOUT(cache, eight_threads_thirty_seconds, 300)
 	}
 	for (i = 0; i < 8; i++)
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, thread_body, &ts[i]));
-	sleep(30);
+	sleep(secs);
 	atomic_store(&stop, 1);
 	for (i = 0; i < 8; i++) {
 		pthread_join(th[i], NULL);
@@ -846,7 +900,10 @@ TEST_F_TIMEOUT(cache, eight_threads_thirty_seconds, 300)
 	TH_LOG("%ld transfers, %llu hits, %llu misses, %llu invalidations",
 	       atomic_load(&ops), (unsigned long long)st.hits,
 	       (unsigned long long)st.misses, (unsigned long long)st.invalidations);
-	ASSERT_EQ(0, atomic_load(&bad));
+	for (i = 0, err = 0; i < 8 && !err; i++)
+		err = ts[i].error;
+	ASSERT_EQ(0, err) TH_LOG("a thread's transfer failed: %s", strerror(-err));
+	ASSERT_EQ(0, atomic_load(&bad)) TH_LOG("wrong bytes arrived");
 	for (i = 0; i < 8; i++)
 		ASSERT_LT(0, ts[i].mine) TH_LOG("thread %d did nothing", i);
 	ASSERT_EQ(0, st.entries_in_use);
@@ -922,6 +979,104 @@ TEST_F(cache, bad_arguments)
 	attr.flags = 1u << 30;
 	ASSERT_EQ(NULL, tether_cache_create(self->ctx, self->dev.pd, &attr));
 	ASSERT_EQ(EINVAL, errno);
+}
+
+TEST_F(cache, one_cache_per_context)
+{
+	struct tether_context *other;
+	struct tether_cache *c;
+
+	if (variant->unsafe)
+		SKIP(return, "the negative control does not consume events");
+	/* the ring has one consumer */
+	ASSERT_EQ(NULL, tether_cache_create(self->ctx, self->dev.pd, NULL));
+	ASSERT_EQ(EBUSY, errno);
+	other = tether_open();
+	ASSERT_NE(NULL, other);
+	c = tether_cache_create(other, self->dev.pd, NULL);
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	/* free again once destroyed */
+	c = tether_cache_create(other, self->dev.pd, NULL);
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	tether_close(other);
+}
+
+/*
+ * ACCESS_WIDEN registers a read request with write access too: the range
+ * must then be watched for writing, so that losing write access evicts it.
+ */
+TEST_F(cache, widened_entry_evicted_by_mprotect)
+{
+	struct tether_cache_attr attr = {
+		.comp_mask = TETHER_CACHE_ATTR_ACCESS_POLICY | TETHER_CACHE_ATTR_FLAGS,
+		.flags = variant->unsafe ? TETHER_CACHE_UNSAFE_NO_INVALIDATION : 0,
+		.access_policy = TETHER_CACHE_ACCESS_WIDEN,
+	};
+	size_t len = 64 << 10;
+	char *buf = map_anon(len);
+	struct tether_cache *c = replace_cache(self, &attr);
+	struct tether_mr *mr;
+
+	ASSERT_NE(NULL, c);
+	mr = tether_cache_get(c, buf, len, 0);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(IBV_ACCESS_LOCAL_WRITE, mr->access & IBV_ACCESS_LOCAL_WRITE);
+	tether_cache_put(c, mr);
+	/* a write get hits the widened entry */
+	ASSERT_DATA_OK(xfer(self, buf, len));
+	ASSERT_EQ(1, cstats(c).misses);
+	ASSERT_EQ(0, mprotect(buf, len, PROT_READ));
+	mr = tether_cache_get(c, buf, len, ACC_RW);
+	if (variant->unsafe) {
+		ASSERT_NE(NULL, mr); /* the stale writable registration */
+		tether_cache_put(c, mr);
+	} else {
+		ASSERT_EQ(NULL, mr);
+		ASSERT_EQ(EFAULT, errno);
+		ASSERT_EQ(1, cstats(c).invalidations);
+		/* read-only memory: the widening is refused, the read get works */
+		mr = tether_cache_get(c, buf, len, 0);
+		ASSERT_NE(NULL, mr);
+		ASSERT_EQ(0, mr->access & IBV_ACCESS_LOCAL_WRITE);
+		tether_cache_put(c, mr);
+	}
+	munmap(buf, len);
+}
+
+/* The context's max_regions reached by the application's own ranges. */
+TEST_F(cache, region_limit_flushes_and_retries)
+{
+	struct tether_range mine[2];
+	struct tether_context *ctx;
+	struct tether_cache *c;
+	struct tether_mr *mr;
+	char old[32];
+	char *buf = map_anon(8 * 4096);
+	int i;
+
+	if (variant->unsafe)
+		SKIP(return, "about the coherent cache");
+	ASSERT_EQ(0, tether_param_get("max_regions", old, sizeof(old)));
+	ASSERT_EQ(0, tether_param_set("max_regions", "4"));
+	ctx = tether_open();
+	tether_param_set("max_regions", old);
+	ASSERT_NE(NULL, ctx);
+	c = tether_cache_create(ctx, self->dev.pd, NULL);
+	ASSERT_NE(NULL, c);
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, tether_secure(ctx, buf + i * 4096, 4096, 0, 0, &mine[i]));
+	/* two slots left for the cache: the third miss finds none, flushes, retries */
+	for (i = 2; i < 5; i++) {
+		mr = tether_cache_get(c, buf + i * 4096, 4096, ACC_RW);
+		ASSERT_NE(NULL, mr) TH_LOG("get %d: %s", i, strerror(errno));
+		tether_cache_put(c, mr);
+	}
+	ASSERT_LE(1, cstats(c).evictions[TETHER_EVICT_FLUSH]);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	tether_close(ctx);
+	munmap(buf, 8 * 4096);
 }
 
 /* ---- without the module, and the environment --------------------------- */

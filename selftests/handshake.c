@@ -101,6 +101,16 @@ TEST_F(dev, size_boundaries)
 	/* larger with a non-zero tail: E2BIG */
 	big.tail[3] = 1;
 	ASSERT_IOCTL_ERR(E2BIG, self->fd, TETHER_IOC_GET_INFO, &big);
+
+	/* beyond a page: E2BIG without looking at the tail */
+	char *page = mmap(NULL, 2 * getpagesize(), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, page);
+	info.size = getpagesize() + 1;
+	memcpy(page, &info, sizeof(info));
+	ASSERT_IOCTL_ERR(E2BIG, self->fd, TETHER_IOC_GET_INFO, page);
+	munmap(page, 2 * getpagesize());
 }
 
 TEST_F(dev, flags_and_reserved)

@@ -30,7 +30,16 @@ struct rpair {
 	struct ibv_cq *cq;
 	struct ibv_qp *qa;
 	struct ibv_qp *qb;
+	uint64_t next_id;
+	/*
+	 * An operation timed out: its completion (and, for a READ, its data)
+	 * may still arrive, so the pair is not used again.
+	 */
+	int broken;
 };
+
+/* How long one RDMA operation may take before the pair is given up. */
+#define RPAIR_TIMEOUT_S 60
 
 /* Open @name (or $TETHER_RDMA_DEV, or rxe0); 0 or -errno. */
 static inline int rdev_open(struct rdev *d, const char *name)
@@ -174,8 +183,9 @@ err:
 
 /*
  * Post one RDMA operation from @qa: @local (@lkey) <-> @raddr (@rkey), and
- * wait up to 10 s for its completion. 0, or -EIO with the completion status
- * in *@status, or -ETIMEDOUT.
+ * wait for its own completion (matched by id). 0, or -EIO with the
+ * completion status in *@status, or -ETIMEDOUT after RPAIR_TIMEOUT_S (the
+ * pair is broken from then on: -EPIPE).
  */
 static inline int rpair_rdma(struct rpair *p, enum ibv_wr_opcode op, void *local,
 			     uint32_t lkey, uint64_t raddr, uint32_t rkey, size_t len,
@@ -183,7 +193,7 @@ static inline int rpair_rdma(struct rpair *p, enum ibv_wr_opcode op, void *local
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)local, .length = len, .lkey = lkey };
 	struct ibv_send_wr wr = {
-		.wr_id = 1, .sg_list = &sge, .num_sge = 1, .opcode = op,
+		.wr_id = ++p->next_id, .sg_list = &sge, .num_sge = 1, .opcode = op,
 		.send_flags = IBV_SEND_SIGNALED,
 		.wr.rdma = { .remote_addr = raddr, .rkey = rkey },
 	}, *bad;
@@ -191,6 +201,8 @@ static inline int rpair_rdma(struct rpair *p, enum ibv_wr_opcode op, void *local
 	struct ibv_wc wc;
 	int n;
 
+	if (p->broken)
+		return -EPIPE;
 	if (ibv_post_send(p->qa, &wr, &bad))
 		return -errno;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -198,11 +210,13 @@ static inline int rpair_rdma(struct rpair *p, enum ibv_wr_opcode op, void *local
 		n = ibv_poll_cq(p->cq, 1, &wc);
 		if (n < 0)
 			return -EIO;
-		if (n == 1)
+		if (n == 1 && wc.wr_id == wr.wr_id)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (t1.tv_sec - t0.tv_sec > 10)
+		if (t1.tv_sec - t0.tv_sec > RPAIR_TIMEOUT_S) {
+			p->broken = 1;
 			return -ETIMEDOUT;
+		}
 	}
 	if (status)
 		*status = wc.status;

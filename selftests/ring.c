@@ -205,6 +205,9 @@ TEST_F_TIMEOUT(ring, overflow_and_recovery, 300)
 
 	/* cap - 1 events, then the overflow marker in the last slot */
 	ASSERT_EQ(cap, self->t.hdr->producer);
+	/* rearming a full ring would leave no room for the next marker */
+	ASSERT_IOCTL_ERR(EBUSY, self->t.fd, TETHER_IOC_REARM, &rearm);
+	ASSERT_EQ(1, self->t.hdr->overflowed);
 	ASSERT_EQ(1, self->t.hdr->overflowed);
 	ASSERT_EQ(n - (cap - 1), self->t.hdr->dropped);
 	for (i = 0; i < cap - 1; i++) {

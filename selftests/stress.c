@@ -45,6 +45,15 @@ struct stress {
 	atomic_ullong started[ARENA_PAGES], done[ARENA_PAGES];
 };
 
+/* TETHER_TIMEOUT_SCALE: how much slower this kernel runs (debug: 4). */
+static int timeout_scale(void)
+{
+	const char *s = getenv("TETHER_TIMEOUT_SCALE");
+	int n = s ? atoi(s) : 1;
+
+	return n > 0 ? n : 1;
+}
+
 static void fail(struct stress *st, const char *what, uint64_t handle)
 {
 	if (atomic_fetch_add(&st->errors, 1) < 10)
@@ -279,7 +288,8 @@ TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
 	ASSERT_EQ(kst.events, atomic_load(&st->events_read) + 1); /* + the stop marker */
 	ASSERT_EQ(kst.invalidated, kst.events);
 	ASSERT_EQ(ones, atomic_load(&st->events_read));
-	ASSERT_LT(1000, atomic_load(&st->secures));
+	/* enough work to mean something, on any kernel (debug is slower) */
+	ASSERT_LT(1000 / timeout_scale(), atomic_load(&st->secures));
 	ASSERT_EQ(1, kst.regions); /* the stop range */
 	tctx_close(&st->t);
 	free(st);
