@@ -128,6 +128,8 @@ struct tether_ucmd {
 int tether_respond(struct tether_ucmd *ucmd, size_t cmd_len);
 
 /* region.c */
+int tether_charge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
+void tether_uncharge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
 int tether_secure(struct tether_ucmd *ucmd);
 int tether_release(struct tether_ucmd *ucmd);
 int tether_release_batch(struct tether_ucmd *ucmd);
