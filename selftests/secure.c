@@ -8,6 +8,7 @@
  */
 #include <linux/capability.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -652,19 +653,29 @@ TEST(exit_reported_and_debugfs_view)
 	ASSERT_EQ(-1, debugfs_line(pid, line, sizeof(line)));
 }
 
-/* The size rules, for every ioctl struct: min - 1 → EINVAL, tail → E2BIG. */
+/*
+ * The size rules, for every ioctl struct: min - 1 → EINVAL, tail → E2BIG.
+ * @min is the end of the struct's first version, @size its size now.
+ */
 TEST_F(sec, size_boundaries_all)
 {
 	static const struct {
 		unsigned long cmd;
 		size_t size;
+		size_t min;
 	} ops[] = {
-		{ TETHER_IOC_GET_INFO, sizeof(struct tether_info) },
-		{ TETHER_IOC_SECURE, sizeof(struct tether_secure) },
-		{ TETHER_IOC_RELEASE, sizeof(struct tether_release) },
-		{ TETHER_IOC_RELEASE_BATCH, sizeof(struct tether_release_batch) },
-		{ TETHER_IOC_REARM, sizeof(struct tether_rearm) },
-		{ TETHER_IOC_GET_STATS, sizeof(struct tether_stats) },
+		{ TETHER_IOC_GET_INFO, sizeof(struct tether_info),
+		  sizeof(struct tether_info) },
+		{ TETHER_IOC_SECURE, sizeof(struct tether_secure),
+		  sizeof(struct tether_secure) },
+		{ TETHER_IOC_RELEASE, sizeof(struct tether_release),
+		  sizeof(struct tether_release) },
+		{ TETHER_IOC_RELEASE_BATCH, sizeof(struct tether_release_batch),
+		  sizeof(struct tether_release_batch) },
+		{ TETHER_IOC_REARM, sizeof(struct tether_rearm),
+		  sizeof(struct tether_rearm) },
+		{ TETHER_IOC_GET_STATS, sizeof(struct tether_stats),
+		  offsetof(struct tether_stats, requests) },
 	};
 	union {
 		struct {
@@ -677,9 +688,9 @@ TEST_F(sec, size_boundaries_all)
 
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		memset(&buf, 0, sizeof(buf));
-		buf.size = ops[i].size - 1;
+		buf.size = ops[i].min - 1;
 		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf)
-			TH_LOG("op %zu: size - 1", i);
+			TH_LOG("op %zu: min - 1", i);
 		buf.size = 4;
 		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf);
 		memset(&buf, 0, sizeof(buf));
