@@ -1098,6 +1098,25 @@ static int get_param(const char *name, char *val, size_t len)
 	return 0;
 }
 
+/* Does the loaded module have requests? */
+static int have_requests(void)
+{
+	struct tctx t;
+	int ret;
+
+	if (tctx_open(&t))
+		return 0;
+	ret = !!(t.info.features & TETHER_FEATURE_REQUEST);
+	tctx_close(&t);
+	return ret;
+}
+
+#define SKIP_WITHOUT_REQUESTS()                                              \
+	do {                                                                 \
+		if (!have_requests())                                        \
+			SKIP(return, "no TETHER_FEATURE_REQUEST");           \
+	} while (0)
+
 /* Open a context with one parameter set to @val for it only. */
 static int open_with_param(struct tctx *t, const char *name, const char *val)
 {
@@ -1119,8 +1138,9 @@ TEST(parameters_are_validated)
 {
 	char old[32], now[32];
 
-	if (get_param("max_requests", old, sizeof(old)))
-		SKIP(return, "no max_requests parameter");
+	SKIP_WITHOUT_REQUESTS();
+
+	ASSERT_EQ(0, get_param("max_requests", old, sizeof(old)));
 	ASSERT_EQ(-EINVAL, set_param("max_requests", "0"));
 	ASSERT_EQ(-EINVAL, set_param("max_requests", "1048577"));
 	ASSERT_EQ(-EINVAL, set_param("max_requests", "abc"));
@@ -1137,9 +1157,10 @@ TEST(outstanding_limit_enospc)
 	struct tctx t;
 	int i;
 
+	SKIP_WITHOUT_REQUESTS();
+
 	ASSERT_NE(MAP_FAILED, buf);
-	if (open_with_param(&t, "max_requests", "4") == -ENOENT)
-		SKIP(return, "no max_requests parameter");
+	ASSERT_EQ(0, open_with_param(&t, "max_requests", "4"));
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
 				     buf, 10, 0, 0, &id[i]));
@@ -1167,9 +1188,10 @@ TEST(locked_limit_enomem)
 	struct tctx t;
 	uint64_t id;
 
+	SKIP_WITHOUT_REQUESTS();
+
 	ASSERT_NE(MAP_FAILED, buf);
-	if (open_with_param(&t, "max_request_mb", "1") == -ENOENT)
-		SKIP(return, "no max_request_mb parameter");
+	ASSERT_EQ(0, open_with_param(&t, "max_request_mb", "1"));
 	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, 0, buf, mb + ps, 0, 0, NULL));
 	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
 				   buf, mb + 1, 0, 0, NULL));
@@ -1186,6 +1208,35 @@ TEST(locked_limit_enomem)
 	ASSERT_EQ(-1, filled_mismatch(buf + mb + ps, mb - ps, SENTINEL));
 	ASSERT_EQ(0, tcancel(t.fd, id));
 	ASSERT_EQ(0, tsubmit(t.fd, 0, buf, mb, 0, 0, NULL));
+	tctx_close(&t);
+	ASSERT_EQ(held, pins_held());
+	munmap(buf, 2 * mb);
+}
+
+/* Request pins and secured ranges' pins share the context's max_pinned_mb. */
+TEST(pinned_limit_counts_requests)
+{
+	size_t mb = 1 << 20, ps = page_size();
+	unsigned char *buf = map_anon(2 * mb);
+	long long held = pins_held();
+	struct tether_secure s;
+	struct tctx t;
+	uint64_t id;
+
+	SKIP_WITHOUT_REQUESTS();
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, open_with_param(&t, "max_pinned_mb", "1"));
+	ASSERT_EQ(0, tsecure(&t, buf, mb - ps, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, 0, buf + mb, 2 * ps, 0, 0, NULL));
+	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				   buf + mb, 2 * ps, 0, 0, NULL));
+	ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     buf + mb, ps, 0, 0, &id));
+	ASSERT_EQ(-ENOMEM, tsecure(&t, buf + mb + ps, ps, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(0, tcancel(t.fd, id));
+	ASSERT_EQ(0, tsubmit(t.fd, 0, buf + mb, ps, 0, 0, NULL));
+	ASSERT_EQ(-1, filled_mismatch(buf + mb + ps, mb - ps, SENTINEL));
 	tctx_close(&t);
 	ASSERT_EQ(held, pins_held());
 	munmap(buf, 2 * mb);
@@ -1246,6 +1297,8 @@ TEST(held_requests_charge_memlock)
 {
 	int status;
 	pid_t pid;
+
+	SKIP_WITHOUT_REQUESTS();
 
 	pid = fork();
 	ASSERT_LE(0, pid);
