@@ -48,7 +48,7 @@
  * one sets ->cancel, which the worker checks before each page and which
  * turns the final status into -ECANCELED. Ending a request (ENDING, or
  * RUNNING in the worker) releases its pages first, then makes it DONE,
- * queues its event and wakes waiters, all DONE requests thus hold no pages.
+ * queues its event and wakes waiters: a DONE request holds no pages.
  * TETHER_IOC_REQUEST_WAIT removes a DONE request from ctx->requests and
  * frees it. Every state change happens under ctx->lock; whoever moves a
  * request out of HELD/QUEUED/RUNNING is the only one that touches its pages,
