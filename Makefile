@@ -66,10 +66,10 @@ all: modules lib tests tools examples demo-bin bench-bin
 
 modules:
 ifdef KDIR
-	@scripts/kbuild custom $(KDIR)
+	+@scripts/kbuild custom $(KDIR)
 else
 	@[ -n "$(strip $(KERNELS))" ] || { echo "no test kernel prepared: run scripts/deps (or give KDIR=)" >&2; exit 1; }
-	@set -e; for k in $(KERNELS); do scripts/kbuild $$k; done
+	+@set -e; for k in $(KERNELS); do scripts/kbuild $$k; done
 endif
 
 lib: $(LIB_SO) $(LIB_A)

@@ -36,6 +36,8 @@
 static unsigned int ring_entries = 4096;
 static unsigned int max_regions = 16384;
 static unsigned int max_pinned_mb = 65536;
+static unsigned int max_requests = 4096;
+static unsigned int max_request_mb = 256;
 
 static int tether_set_ring_entries(const char *val, const struct kernel_param *kp)
 {
@@ -88,6 +90,34 @@ module_param_cb(max_pinned_mb, &tether_max_pinned_mb_ops, &max_pinned_mb, 0644);
 MODULE_PARM_DESC(max_pinned_mb,
 		 "MiB one context may pin, besides RLIMIT_MEMLOCK (default 65536)");
 
+static int tether_set_max_requests(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, 1U << 20);
+}
+
+static const struct kernel_param_ops tether_max_requests_ops = {
+	.set = tether_set_max_requests,
+	.get = param_get_uint,
+};
+
+module_param_cb(max_requests, &tether_max_requests_ops, &max_requests, 0644);
+MODULE_PARM_DESC(max_requests,
+		 "requests one context may have outstanding (1..1048576; default 4096)");
+
+static int tether_set_max_request_mb(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, UINT_MAX);
+}
+
+static const struct kernel_param_ops tether_max_request_mb_ops = {
+	.set = tether_set_max_request_mb,
+	.get = param_get_uint,
+};
+
+module_param_cb(max_request_mb, &tether_max_request_mb_ops, &max_request_mb, 0644);
+MODULE_PARM_DESC(max_request_mb,
+		 "MiB one context's requests may lock at once (default 256)");
+
 static int tether_get_info(struct tether_ucmd *ucmd)
 {
 	struct tether_info *info = ucmd->cmd;
@@ -97,7 +127,7 @@ static int tether_get_info(struct tether_ucmd *ucmd)
 		return -EINVAL;
 	info->abi_version = TETHER_ABI_VERSION;
 	info->features = TETHER_FEATURE_INFO | TETHER_FEATURE_SECURE |
-			 TETHER_FEATURE_SECTION;
+			 TETHER_FEATURE_SECTION | TETHER_FEATURE_REQUEST;
 	info->ring_entries = ctx->ring_entries;
 	info->max_regions = ctx->max_regions;
 	info->consumer_offset = TETHER_CONSUMER_OFFSET;
@@ -128,6 +158,12 @@ static int tether_get_stats(struct tether_ucmd *ucmd)
 	st->dropped = ev.dropped;
 	st->overflows = ev.overflows;
 	st->kept = ev.kept;
+	st->requests = atomic64_read(&ctx->nr_requests);
+	st->request_pages = atomic64_read(&ctx->req_pages);
+	st->requests_submitted = atomic64_read(&ctx->req_submitted);
+	st->requests_succeeded = atomic64_read(&ctx->req_succeeded);
+	st->requests_failed = atomic64_read(&ctx->req_failed);
+	st->requests_cancelled = atomic64_read(&ctx->req_cancelled);
 	return tether_respond(ucmd, sizeof(*st));
 }
 
@@ -159,6 +195,10 @@ union tether_ucmd_buffer {
 	struct tether_stats stats;
 	struct tether_section_create section_create;
 	struct tether_section_open section_open;
+	struct tether_request_submit request_submit;
+	struct tether_request_complete request_complete;
+	struct tether_request_cancel request_cancel;
+	struct tether_request_wait request_wait;
 };
 
 /*
@@ -168,7 +208,10 @@ union tether_ucmd_buffer {
 struct tether_ioctl_op {
 	/* the kernel's sizeof() of the argument */
 	unsigned int size;
-	/* the smallest size userspace may pass: the end of the first version */
+	/*
+	 * the smallest size userspace may pass: the end of the first version,
+	 * which stays put when fields are appended
+	 */
 	unsigned int min_size;
 	int (*execute)(struct tether_ucmd *ucmd);
 };
@@ -199,6 +242,14 @@ static const struct tether_ioctl_op tether_ioctl_ops[] = {
 			struct tether_section_create, name),
 	TETHER_IOCTL_OP(TETHER_CMD_SECTION_OPEN, tether_section_open,
 			struct tether_section_open, name),
+	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_SUBMIT, tether_request_submit,
+			struct tether_request_submit, __reserved),
+	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_COMPLETE, tether_request_complete,
+			struct tether_request_complete, __reserved),
+	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_CANCEL, tether_request_cancel,
+			struct tether_request_cancel, id),
+	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_WAIT, tether_request_wait,
+			struct tether_request_wait, status),
 };
 
 static long tether_fops_ioctl(struct file *filp, unsigned int cmd,
@@ -286,6 +337,8 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	}
 	xa_init(&ctx->regions);
 	ida_init(&ctx->slots);
+	tether_requests_init(ctx, READ_ONCE(max_requests),
+			     (u64)READ_ONCE(max_request_mb) << (20 - PAGE_SHIFT));
 	spin_lock_init(&ctx->lock);
 	INIT_WORK(&ctx->release_work, tether_release_work);
 	mutex_init(&ctx->read_mutex);
@@ -310,6 +363,7 @@ static int tether_fops_release(struct inode *inode, struct file *filp)
 	list_del(&ctx->node);
 	mutex_unlock(&tether_ctx_list_lock);
 
+	tether_requests_close(ctx);
 	/* the exit-time release may be running: let it finish, then clean up */
 	cancel_work_sync(&ctx->release_work);
 	tether_release_all(ctx);
@@ -346,6 +400,9 @@ static int __init tether_init(void)
 
 	/* handles are u64 and index the regions xarray */
 	BUILD_BUG_ON(BITS_PER_LONG != 64);
+	ret = tether_request_module_init();
+	if (ret)
+		return ret;
 	tether_debugfs_init();
 	ret = misc_register(&tether_misc);
 	if (ret) {
@@ -356,6 +413,7 @@ static int __init tether_init(void)
 
 err_debugfs:
 	tether_debugfs_exit();
+	tether_request_module_exit();
 	return ret;
 }
 
@@ -363,6 +421,7 @@ static void __exit tether_exit(void)
 {
 	misc_deregister(&tether_misc);
 	tether_debugfs_exit();
+	tether_request_module_exit();
 }
 
 module_init(tether_init);

@@ -167,15 +167,25 @@ static const struct mmu_interval_notifier_ops tether_region_ops = {
 	.invalidate = tether_invalidate,
 };
 
-/* Charge @npages pins to the context's limit and the mm's RLIMIT_MEMLOCK. */
-static int tether_charge(struct tether_ctx *ctx, unsigned long npages)
+/**
+ * tether_charge() - account for pins before taking them
+ * @ctx: the context
+ * @npages: pages about to be pinned
+ * @memlock: long-term pins: also charge the mm's RLIMIT_MEMLOCK
+ *
+ * Return: 0, or -ENOMEM when the context's max_pinned_pages or (@memlock,
+ * without CAP_IPC_LOCK) RLIMIT_MEMLOCK would be exceeded; then nothing is
+ * charged.
+ */
+int tether_charge(struct tether_ctx *ctx, unsigned long npages, bool memlock)
 {
 	unsigned long lock_limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 
 	if (atomic64_add_return(npages, &ctx->pinned_pages) > ctx->max_pinned_pages)
 		goto err_ctx;
 	/* as ib_umem_get(): pinned_vm is what RLIMIT_MEMLOCK bounds */
-	if (atomic64_add_return(npages, &ctx->mm->pinned_vm) > lock_limit &&
+	if (memlock &&
+	    atomic64_add_return(npages, &ctx->mm->pinned_vm) > lock_limit &&
 	    !capable(CAP_IPC_LOCK))
 		goto err_mm;
 	return 0;
@@ -187,9 +197,11 @@ err_ctx:
 	return -ENOMEM;
 }
 
-static void tether_uncharge(struct tether_ctx *ctx, unsigned long npages)
+/* Undo tether_charge() with the same arguments. */
+void tether_uncharge(struct tether_ctx *ctx, unsigned long npages, bool memlock)
 {
-	atomic64_sub(npages, &ctx->mm->pinned_vm);
+	if (memlock)
+		atomic64_sub(npages, &ctx->mm->pinned_vm);
 	atomic64_sub(npages, &ctx->pinned_pages);
 }
 
@@ -304,7 +316,7 @@ static void tether_region_free(struct tether_region *r)
 	tether_unpin(r);
 	if (r->pages) {
 		kvfree(r->pages);
-		tether_uncharge(ctx, npages);
+		tether_uncharge(ctx, npages, true);
 	}
 	ida_free(&ctx->slots, r->slot);
 	atomic64_dec(&ctx->nr_regions);
@@ -405,7 +417,7 @@ int tether_secure(struct tether_ucmd *ucmd)
 		/* kvmalloc() refuses arrays above INT_MAX bytes */
 		if (npages > INT_MAX / sizeof(*r->pages))
 			goto err_slot;
-		ret = tether_charge(ctx, npages);
+		ret = tether_charge(ctx, npages, true);
 		if (ret)
 			goto err_slot;
 		ret = -ENOMEM;
@@ -456,7 +468,7 @@ err_pages:
 	kvfree(r->pages);
 err_uncharge:
 	if (cmd->flags & TETHER_SECURE_PIN)
-		tether_uncharge(ctx, npages);
+		tether_uncharge(ctx, npages, true);
 err_slot:
 	ida_free(&ctx->slots, slot);
 err_free:

@@ -41,6 +41,8 @@ struct tether_ev_stats {
  * counters that change outside the notifier are atomics. @release_work
  * and file release are the only ones left to touch @regions once @mm has
  * exited (every ioctl from another mm gets EPERM).
+ * Requests: @lock -> the @requests xarray's own lock. Request states and
+ * @req_queue change only under @lock; pages are unpinned outside it.
  */
 struct tether_ctx {
 	/* the opener's mm, held with mmgrab() (not mmget()) for the file's life */
@@ -66,7 +68,8 @@ struct tether_ctx {
 
 	/*
 	 * protects: region states, validity table writes, generation counter,
-	 * producer side of the ring (@prod, @seq, @overflowed, header), @ev
+	 * producer side of the ring (@prod, @seq, @overflowed, header), @ev,
+	 * request states, @req_queue, @req_closing
 	 */
 	spinlock_t lock;
 	bool exiting;
@@ -79,6 +82,31 @@ struct tether_ctx {
 
 	/* releases every range once @mm exits (queued by the notifier) */
 	struct work_struct release_work;
+
+	/* requests (request.c) */
+	/* id -> struct tether_request, from submit until collected */
+	struct xarray requests;
+	/* the last request id issued; ids above it were never issued */
+	atomic64_t last_req_id;
+	/* outstanding requests (in @requests, or running synchronously) */
+	atomic64_t nr_requests;
+	/* pages locked by requests now */
+	atomic64_t req_pages;
+	atomic64_t req_submitted;
+	atomic64_t req_succeeded;
+	atomic64_t req_failed;
+	atomic64_t req_cancelled;
+	/* limits, fixed at open from the module parameters */
+	u32 max_requests;
+	u64 max_req_pages;
+	/* requests waiting for the worker, oldest first; under @lock */
+	struct list_head req_queue;
+	/* set under @lock when the file is being closed */
+	bool req_closing;
+	/* writes queued requests into their pages, one at a time */
+	struct work_struct req_work;
+	/* woken when a request completes */
+	wait_queue_head_t req_wq;
 
 	/* serializes read() consumers */
 	struct mutex read_mutex;
@@ -122,6 +150,31 @@ struct tether_region {
 	unsigned long npinned;
 };
 
+struct tether_source;
+
+/* How a request's data source reads. */
+struct tether_source_ops {
+	/*
+	 * Copy @len bytes from offset @pos of the source into @page at
+	 * @offset. Called in the submitter's context or from a kernel worker
+	 * (no user mm); may sleep. Returns 0 or a negative errno, which
+	 * becomes the request's status.
+	 */
+	int (*read)(const struct tether_source *src, u64 pos, struct page *page,
+		    unsigned int offset, unsigned int len);
+	/* drop what tether_source_get() took (optional); may sleep */
+	void (*put)(struct tether_source *src);
+};
+
+/* A request's data source, held for the request's life. */
+struct tether_source {
+	const struct tether_source_ops *ops;
+	/* bytes the source holds: a request must lie within [0, size) */
+	u64 size;
+	/* the source's own state (for a file source: its struct file) */
+	void *priv;
+};
+
 /* One ioctl call in flight: what the dispatcher hands to a handler. */
 struct tether_ucmd {
 	struct tether_ctx *ctx;
@@ -138,6 +191,8 @@ struct tether_ucmd {
 int tether_respond(struct tether_ucmd *ucmd, size_t cmd_len);
 
 /* region.c */
+int tether_charge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
+void tether_uncharge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
 int tether_secure(struct tether_ucmd *ucmd);
 int tether_release(struct tether_ucmd *ucmd);
 int tether_release_batch(struct tether_ucmd *ucmd);
@@ -158,6 +213,21 @@ int tether_rearm(struct tether_ucmd *ucmd);
 /* section.c */
 int tether_section_create(struct tether_ucmd *ucmd);
 int tether_section_open(struct tether_ucmd *ucmd);
+
+/* request.c */
+int tether_request_submit(struct tether_ucmd *ucmd);
+int tether_request_complete(struct tether_ucmd *ucmd);
+int tether_request_cancel(struct tether_ucmd *ucmd);
+int tether_request_wait(struct tether_ucmd *ucmd);
+void tether_requests_init(struct tether_ctx *ctx, u32 max_requests,
+			  u64 max_pages);
+void tether_requests_close(struct tether_ctx *ctx);
+int tether_request_module_init(void);
+void tether_request_module_exit(void);
+
+/* source.c */
+int tether_source_get(struct tether_source *src, u32 type, s32 fd);
+void tether_source_put(struct tether_source *src);
 
 /* debugfs.c */
 void tether_debugfs_init(void);

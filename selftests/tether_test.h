@@ -298,6 +298,12 @@ static inline long long vmstat(const char *name)
 	return found;
 }
 
+/* Pages pinned (FOLL_PIN) by anyone now, from the kernel's counters. */
+static inline long long pins_held(void)
+{
+	return vmstat("nr_foll_pin_acquired") - vmstat("nr_foll_pin_released");
+}
+
 /* Write @val to a /proc or /sys file: 0 or -errno. */
 static inline int write_file(const char *path, const char *val)
 {

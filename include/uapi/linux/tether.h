@@ -54,10 +54,17 @@ enum {
  * @TETHER_FEATURE_SECURE: securing ranges, invalidation events, the event
  *	ring and validity table (TETHER_IOC_SECURE, _RELEASE, _RELEASE_BATCH,
  *	_REARM, _GET_STATS, read(), poll(), mmap()).
+ * @TETHER_FEATURE_SECTION: sections (TETHER_IOC_SECTION_CREATE,
+ *	_SECTION_OPEN, _SECTION_QUERY); see "Sections".
+ * @TETHER_FEATURE_REQUEST: requests that probe and lock a user output buffer
+ *	for write (TETHER_IOC_REQUEST_SUBMIT, _COMPLETE, _CANCEL, _WAIT) and
+ *	TETHER_EVENT_REQUEST; see "Requests".
  */
 enum tether_feature {
 	TETHER_FEATURE_INFO = 1 << 0,
 	TETHER_FEATURE_SECURE = 1 << 1,
+	TETHER_FEATURE_SECTION = 1 << 2,
+	TETHER_FEATURE_REQUEST = 1 << 3,
 };
 
 /**
@@ -276,10 +283,13 @@ struct tether_release_batch {
  * @TETHER_EVENT_INVALIDATE: a secured range was invalidated.
  * @TETHER_EVENT_OVERFLOW: the ring filled up; events after this record are
  *	dropped (counted, not queued) until TETHER_IOC_REARM.
+ * @TETHER_EVENT_REQUEST: an asynchronous request (TETHER_REQUEST_ASYNC)
+ *	completed; its status is in @status. See "Requests".
  */
 enum tether_event_type {
 	TETHER_EVENT_INVALIDATE = 1,
 	TETHER_EVENT_OVERFLOW = 2,
+	TETHER_EVENT_REQUEST = 3,
 };
 
 /**
@@ -311,11 +321,17 @@ enum tether_reason {
  * @type: enum tether_event_type
  * @reason: enum tether_reason (TETHER_EVENT_INVALIDATE), else 0
  * @seq: sequence number of the event in this context, from 1
- * @handle: the range (TETHER_EVENT_INVALIDATE), else 0
- * @cookie: the range's cookie (TETHER_EVENT_INVALIDATE), else 0
+ * @handle: the range (TETHER_EVENT_INVALIDATE), the request's id
+ *	(TETHER_EVENT_REQUEST), else 0
+ * @cookie: the range's cookie (TETHER_EVENT_INVALIDATE), the request's
+ *	cookie (TETHER_EVENT_REQUEST), else 0
  * @start: first byte of the part of the range affected by the change
- * @end: end (exclusive) of the affected part
- * @status: 0 (reserved for request completions)
+ *	(TETHER_EVENT_INVALIDATE), first byte of the request's output buffer
+ *	(TETHER_EVENT_REQUEST), else 0
+ * @end: end (exclusive) of the affected part, or of the request's output
+ *	buffer, else 0
+ * @status: the request's completion status, 0 or a negative errno
+ *	(TETHER_EVENT_REQUEST), else 0
  * @__reserved1: 0
  * @__reserved2: 0
  */
@@ -429,6 +445,19 @@ struct tether_rearm {
  *	"Securing ranges")
  * @retries: (out) secure attempts repeated because the range changed
  *	meanwhile
+ * @requests: (out) requests outstanding: submitted asynchronously and not
+ *	yet collected with TETHER_IOC_REQUEST_WAIT, or running synchronously
+ * @request_pages: (out) pages locked by requests now (also counted in
+ *	@pinned_pages)
+ * @requests_submitted: (out) requests accepted by TETHER_IOC_REQUEST_SUBMIT
+ * @requests_succeeded: (out) requests completed with status 0
+ * @requests_failed: (out) requests completed with an error other than
+ *	-ECANCELED
+ * @requests_cancelled: (out) requests completed with -ECANCELED
+ *
+ * The fields from @requests on were added with TETHER_FEATURE_REQUEST; a
+ * structure that ends at @retries (the first version) is still accepted and
+ * receives only the fields it has room for.
  */
 struct tether_stats {
 	__u32 size;
@@ -443,6 +472,12 @@ struct tether_stats {
 	__aligned_u64 overflows;
 	__aligned_u64 kept;
 	__aligned_u64 retries;
+	__aligned_u64 requests;
+	__aligned_u64 request_pages;
+	__aligned_u64 requests_submitted;
+	__aligned_u64 requests_succeeded;
+	__aligned_u64 requests_failed;
+	__aligned_u64 requests_cancelled;
 };
 
 #define TETHER_IOC_GET_STATS _IO(TETHER_TYPE, TETHER_CMD_GET_STATS)
@@ -512,15 +547,6 @@ enum {
 	TETHER_CMD_SECTION_CREATE = 0x10,
 	TETHER_CMD_SECTION_OPEN = 0x11,
 	TETHER_CMD_SECTION_QUERY = 0x12,
-};
-
-/**
- * enum tether_section_feature - the sections bit of tether_info.features
- * @TETHER_FEATURE_SECTION: TETHER_IOC_SECTION_CREATE, TETHER_IOC_SECTION_OPEN
- *	and TETHER_IOC_SECTION_QUERY are supported.
- */
-enum tether_section_feature {
-	TETHER_FEATURE_SECTION = 1 << 2,
 };
 
 /* The longest section name, including its terminating NUL. */
@@ -690,5 +716,245 @@ struct tether_section_info {
 };
 
 #define TETHER_IOC_SECTION_QUERY _IO(TETHER_TYPE, TETHER_CMD_SECTION_QUERY)
+
+/**
+ * DOC: Requests
+ *
+ * A request asks the module to write data into a user output buffer that
+ * the request names by address (an embedded pointer, as in a
+ * METHOD_BUFFERED ioctl on Windows). This is the analogue of
+ * WdfRequestProbeAndLockUserBufferForWrite(): TETHER_IOC_REQUEST_SUBMIT
+ * checks, in the calling thread and its address space, that every byte of
+ * [addr, addr + length) is mapped writable, and pins (locks) all its pages
+ * for write before a single byte is written. If any page cannot be pinned
+ * the call fails with EFAULT, every pin taken so far is dropped and nothing
+ * is written anywhere. The pages stay pinned until the request completes;
+ * the module then marks them dirty and unpins them, whatever the outcome.
+ *
+ * The data comes from a *source* (enum tether_source_type). The module
+ * writes it only through the pinned pages, never through the user address,
+ * so a buffer that is unmapped, remapped or freed while a request is
+ * outstanding is harmless: the write lands in the pinned pages and is lost
+ * with them.
+ *
+ * A request runs either
+ *
+ * - synchronously (no flags): the data is written before the call returns,
+ *   and the call's result is the request's result; or
+ * - asynchronously (TETHER_REQUEST_ASYNC): the call returns once the buffer
+ *   is locked, and a kernel worker writes the data and completes the
+ *   request; or
+ * - held (TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD): the buffer is locked
+ *   and nothing more happens until TETHER_IOC_REQUEST_COMPLETE starts the
+ *   transfer (status 0) or fails the request (a negative errno), the way a
+ *   driver parks a request in a manual queue until its device has data.
+ *
+ * An asynchronous request completes with a status: 0, the error of its
+ * source, -ECANCELED (TETHER_IOC_REQUEST_CANCEL, or the context being
+ * closed), or the error given to TETHER_IOC_REQUEST_COMPLETE. Completion
+ * unpins the buffer and queues a TETHER_EVENT_REQUEST event (id in @handle,
+ * cookie, buffer range in @start/@end, status in @status). The request then
+ * waits, holding no pages, until TETHER_IOC_REQUEST_WAIT collects its
+ * status, once, as aio_return() does for POSIX AIO; until then it counts
+ * towards the context's limit of outstanding requests. A cancelled request
+ * may have written part of its buffer.
+ *
+ * Request ids are issued from 1, in order, and never reused in a context; a
+ * synchronous request has one too. An id that was issued but is no longer
+ * outstanding (it completed synchronously or was collected) gets EALREADY;
+ * one that was never issued by this context gets ENOENT.
+ *
+ * Only the process that submitted a request may complete, cancel or wait
+ * for it (EPERM otherwise, also for a process sharing its address space);
+ * any thread of that process may. Closing the context cancels every
+ * outstanding request, waits for a transfer in progress to stop, and
+ * unpins everything; so does the owner's exit.
+ *
+ * Limits (module parameters, fixed when the context is opened): at most
+ * max_requests outstanding requests (ENOSPC), and at most max_request_mb
+ * MiB locked by requests at once (ENOMEM). Locked pages count towards the
+ * context's max_pinned_bytes too, and held requests, whose pins last as
+ * long as userspace decides, towards RLIMIT_MEMLOCK as well (unless the
+ * caller has CAP_IPC_LOCK).
+ *
+ * The errors mirror the status codes of
+ * WdfRequestProbeAndLockUserBufferForWrite():
+ *
+ * - EINVAL (STATUS_INVALID_PARAMETER): an invalid parameter.
+ * - ENOBUFS (STATUS_INVALID_USER_BUFFER): the buffer's length is zero.
+ * - EFAULT (STATUS_ACCESS_VIOLATION, raised by the probe in
+ *   MmProbeAndLockPages()): the buffer is not mapped writable.
+ * - EALREADY (STATUS_INVALID_DEVICE_REQUEST): the request has already been
+ *   completed; ENOENT (the same status, "otherwise invalid"): no such
+ *   request. Windows bug-checks on a bad request handle; tether never does.
+ * - EPERM (STATUS_ACCESS_VIOLATION, "the current thread is not the creator
+ *   of the I/O request"): a process other than the submitter.
+ * - ENOMEM, ENOSPC (STATUS_INSUFFICIENT_RESOURCES): out of memory, or a
+ *   limit reached.
+ */
+
+enum {
+	TETHER_CMD_REQUEST_SUBMIT = 0x20,
+	TETHER_CMD_REQUEST_COMPLETE = 0x21,
+	TETHER_CMD_REQUEST_CANCEL = 0x22,
+	TETHER_CMD_REQUEST_WAIT = 0x23,
+};
+
+/**
+ * enum tether_source_type - where a request's data comes from
+ * @TETHER_SOURCE_PATTERN: a built-in read-only source of
+ *	TETHER_PATTERN_SIZE bytes whose byte at offset o is
+ *	TETHER_PATTERN_BYTE(o), so any part of it can be checked.
+ */
+enum tether_source_type {
+	TETHER_SOURCE_PATTERN = 1,
+};
+
+#define TETHER_PATTERN_SIZE (1ULL << 40)
+#define TETHER_PATTERN_BYTE(o) \
+	((__u8)(((__u64)(o) * 0x9E3779B97F4A7C15ULL) >> 56))
+
+/**
+ * enum tether_request_flags - flags of struct tether_request_submit
+ * @TETHER_REQUEST_ASYNC: return once the buffer is locked; a kernel worker
+ *	writes the data and completes the request.
+ * @TETHER_REQUEST_HOLD: with TETHER_REQUEST_ASYNC only: keep the locked
+ *	request until TETHER_IOC_REQUEST_COMPLETE. Its pages are pinned
+ *	long-term (FOLL_LONGTERM) and charged to RLIMIT_MEMLOCK.
+ */
+enum tether_request_flags {
+	TETHER_REQUEST_ASYNC = 1 << 0,
+	TETHER_REQUEST_HOLD = 1 << 1,
+};
+
+/**
+ * struct tether_request_submit - TETHER_IOC_REQUEST_SUBMIT: read from a
+ *	source into a user buffer
+ * @size: (in) sizeof(struct tether_request_submit)
+ * @flags: (in) enum tether_request_flags
+ * @source: (in) enum tether_source_type
+ * @source_fd: (in) the file descriptor of a source that is a file; 0 for
+ *	TETHER_SOURCE_PATTERN
+ * @source_offset: (in) where in the source to read from
+ * @addr: (in) the user output buffer (any alignment)
+ * @length: (in) bytes to read into it; [source_offset, source_offset +
+ *	length) must lie within the source
+ * @cookie: (in) any value; returned in the completion event
+ * @id: (out) the request's id, never 0, never reused in this context;
+ *	meaningful only when the call returns 0
+ * @__reserved: must be 0
+ *
+ * Checks are made in this order: @flags, @__reserved and the source
+ * (EINVAL), @length (ENOBUFS), the source range (EINVAL), limits, then the
+ * buffer (EFAULT).
+ *
+ * Errors:
+ *
+ * - EINVAL: unknown @flags, TETHER_REQUEST_HOLD without
+ *   TETHER_REQUEST_ASYNC, unknown @source, @source_fd not 0 for the
+ *   pattern, @source_offset + @length beyond the end of the source,
+ *   @addr + @length wraps around, @__reserved not 0.
+ * - ENOBUFS: @length is 0.
+ * - EFAULT: part of the buffer is not mapped, is mapped without write
+ *   access (read-only, PROT_NONE guard page), is an I/O or PFN mapping, or
+ *   lies outside the user address space; nothing was written. With
+ *   TETHER_REQUEST_HOLD also a MAP_SHARED mapping of a file that needs
+ *   dirty tracking, on kernels that refuse long-term writable pins there
+ *   (6.5 and later).
+ * - ENOSPC: max_requests requests are outstanding.
+ * - ENOMEM: locking the buffer would exceed max_request_mb, the context's
+ *   max_pinned_bytes or (TETHER_REQUEST_HOLD, without CAP_IPC_LOCK)
+ *   RLIMIT_MEMLOCK, or memory ran out.
+ * - EINTR: a fatal signal arrived while locking or (synchronous) writing.
+ * - a synchronous request returns the error its source reported.
+ */
+struct tether_request_submit {
+	__u32 size;
+	__u32 flags;
+	__u32 source;
+	__s32 source_fd;
+	__aligned_u64 source_offset;
+	__aligned_u64 addr;
+	__aligned_u64 length;
+	__aligned_u64 cookie;
+	__aligned_u64 id;
+	__aligned_u64 __reserved;
+};
+
+#define TETHER_IOC_REQUEST_SUBMIT _IO(TETHER_TYPE, TETHER_CMD_REQUEST_SUBMIT)
+
+/**
+ * struct tether_request_complete - TETHER_IOC_REQUEST_COMPLETE: finish a
+ *	held request
+ * @size: (in) sizeof(struct tether_request_complete)
+ * @flags: (in) must be 0
+ * @id: (in) a held request (TETHER_REQUEST_HOLD)
+ * @status: (in) 0: write the data (the worker does it, then the request
+ *	completes as an asynchronous one); a negative errno: complete the
+ *	request now with this status, writing nothing
+ * @__reserved: must be 0
+ *
+ * Errors: EINVAL: @status is positive or below -4095, or @__reserved is
+ * not 0; EALREADY: the request is no longer held (it completed, or its
+ * completion is under way: completing twice); ENOENT: no such request;
+ * EPERM: not the submitting process.
+ */
+struct tether_request_complete {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 id;
+	__s32 status;
+	__u32 __reserved;
+};
+
+#define TETHER_IOC_REQUEST_COMPLETE _IO(TETHER_TYPE, TETHER_CMD_REQUEST_COMPLETE)
+
+/**
+ * struct tether_request_cancel - TETHER_IOC_REQUEST_CANCEL: cancel a request
+ * @size: (in) sizeof(struct tether_request_cancel)
+ * @flags: (in) must be 0
+ * @id: (in) an outstanding request
+ *
+ * On success the request completes (or has completed) with -ECANCELED: a
+ * held or queued one at once, one being written as soon as the worker
+ * reaches the next page.
+ *
+ * Errors: EALREADY: the request has completed or is completing (also a
+ * second cancel); ENOENT: no such request; EPERM: not the submitting
+ * process.
+ */
+struct tether_request_cancel {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 id;
+};
+
+#define TETHER_IOC_REQUEST_CANCEL _IO(TETHER_TYPE, TETHER_CMD_REQUEST_CANCEL)
+
+/**
+ * struct tether_request_wait - TETHER_IOC_REQUEST_WAIT: wait for a request
+ *	to complete and collect its status
+ * @size: (in) sizeof(struct tether_request_wait)
+ * @flags: (in) must be 0
+ * @id: (in) an outstanding request
+ * @timeout_ms: (in) how long to wait; 0: do not block
+ * @status: (out) the request's status, 0 or a negative errno
+ *
+ * On success the request is gone: its id gets EALREADY from now on.
+ *
+ * Errors: ETIMEDOUT: not completed within @timeout_ms (it stays
+ * outstanding); EINTR: a signal arrived; EALREADY: already collected
+ * (waiting twice); ENOENT: no such request; EPERM: not the submitting
+ * process.
+ */
+struct tether_request_wait {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 id;
+	__u32 timeout_ms;
+	__s32 status;
+};
+
+#define TETHER_IOC_REQUEST_WAIT _IO(TETHER_TYPE, TETHER_CMD_REQUEST_WAIT)
 
 #endif /* _UAPI_LINUX_TETHER_H */

@@ -1,0 +1,1257 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Requests that probe and lock a user output buffer for write
+ * (TETHER_IOC_REQUEST_SUBMIT / _COMPLETE / _CANCEL / _WAIT): every error
+ * of the WDF method they mirror, all-or-nothing probing against guard
+ * pages and read-only mappings, synchronous, asynchronous and held
+ * transfers checked byte for byte, completion events, buffers unmapped
+ * under outstanding requests, other processes, limits, and release on
+ * close and exit, with pins checked through /proc/vmstat and VmPin.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include "tether_test.h"
+
+/* the fixture's buffer: BUF_PAGES writable pages, then a PROT_NONE guard */
+#define BUF_PAGES 16
+#define SENTINEL 0x5a
+/* generous: the debug kernel is slow */
+#define WAIT_MS 20000
+
+FIXTURE(req) {
+	struct tctx t;
+	size_t ps;
+	size_t len;
+	unsigned char *buf;
+};
+
+FIXTURE_SETUP(req)
+{
+	self->t.fd = -1;
+	tctx_open_or_skip(_metadata, &self->t);
+	if (!(self->t.info.features & TETHER_FEATURE_REQUEST))
+		SKIP(return, "no TETHER_FEATURE_REQUEST");
+	self->ps = page_size();
+	self->len = BUF_PAGES * self->ps;
+	self->buf = map_anon(self->len + self->ps);
+	ASSERT_NE(MAP_FAILED, self->buf);
+	ASSERT_EQ(0, mprotect(self->buf + self->len, self->ps, PROT_NONE));
+	memset(self->buf, SENTINEL, self->len);
+}
+
+FIXTURE_TEARDOWN(req)
+{
+	tctx_close(&self->t);
+	if (self->buf && self->buf != MAP_FAILED)
+		munmap(self->buf, self->len + self->ps);
+}
+
+/* Submit a pattern read; 0 or -errno, the id in *id. */
+static int tsubmit(int fd, uint32_t flags, void *addr, uint64_t len,
+		   uint64_t off, uint64_t cookie, uint64_t *id)
+{
+	struct tether_request_submit r = {
+		.size = sizeof(r),
+		.flags = flags,
+		.source = TETHER_SOURCE_PATTERN,
+		.source_offset = off,
+		.addr = (uintptr_t)addr,
+		.length = len,
+		.cookie = cookie,
+	};
+	int ret = tether_ioctl(fd, TETHER_IOC_REQUEST_SUBMIT, &r);
+
+	if (!ret && id)
+		*id = r.id;
+	return ret;
+}
+
+static int tcomplete(int fd, uint64_t id, int32_t status)
+{
+	struct tether_request_complete c = { .size = sizeof(c), .id = id,
+					     .status = status };
+
+	return tether_ioctl(fd, TETHER_IOC_REQUEST_COMPLETE, &c);
+}
+
+static int tcancel(int fd, uint64_t id)
+{
+	struct tether_request_cancel c = { .size = sizeof(c), .id = id };
+
+	return tether_ioctl(fd, TETHER_IOC_REQUEST_CANCEL, &c);
+}
+
+/* Wait and collect; 0 or -errno, the request's status in *status. */
+static int twait(int fd, uint64_t id, uint32_t timeout_ms, int32_t *status)
+{
+	struct tether_request_wait w = { .size = sizeof(w), .id = id,
+					 .timeout_ms = timeout_ms,
+					 .status = 12345 };
+	int ret = tether_ioctl(fd, TETHER_IOC_REQUEST_WAIT, &w);
+
+	if (status)
+		*status = ret ? 12345 : w.status;
+	return ret;
+}
+
+/* Offset of the first byte of buf that is not the pattern at off, or -1. */
+static long pattern_mismatch(const unsigned char *buf, size_t len, uint64_t off)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i] != TETHER_PATTERN_BYTE(off + i))
+			return (long)i;
+	return -1;
+}
+
+/* Offset of the first byte of buf that is not c, or -1. */
+static long filled_mismatch(const unsigned char *buf, size_t len, unsigned char c)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i] != c)
+			return (long)i;
+	return -1;
+}
+
+/* Wait up to ms for the next event of the mmap()ed ring: 1 if one came. */
+static int tnext_wait(struct tctx *t, struct tether_event *ev, int ms)
+{
+	while (!tnext(t, ev)) {
+		if (ms-- <= 0)
+			return 0;
+		usleep(1000);
+	}
+	return 1;
+}
+
+/* The next event must be the completion of this request. */
+#define ASSERT_REQ_EVENT(t, _id, _cookie, _addr, _len, _status)              \
+	do {                                                                 \
+		struct tether_event __ev;                                    \
+		ASSERT_EQ(1, tnext_wait(t, &__ev, WAIT_MS)) TH_LOG("no event"); \
+		ASSERT_EQ(TETHER_EVENT_REQUEST, __ev.type);                  \
+		ASSERT_EQ(0, __ev.reason);                                   \
+		ASSERT_EQ((_id), __ev.handle);                               \
+		ASSERT_EQ((_cookie), __ev.cookie);                           \
+		ASSERT_EQ((uint64_t)(uintptr_t)(_addr), __ev.start);         \
+		ASSERT_EQ((uint64_t)(uintptr_t)(_addr) + (_len), __ev.end);  \
+		ASSERT_EQ((_status), __ev.status);                           \
+	} while (0)
+
+TEST_F(req, feature_and_stats_start_at_zero)
+{
+	struct tether_stats st;
+
+	ASSERT_TRUE(self->t.info.features & TETHER_FEATURE_REQUEST);
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.requests);
+	ASSERT_EQ(0, st.request_pages);
+	ASSERT_EQ(0, st.requests_submitted);
+}
+
+/* Where in the buffer, how much, from where in the source. */
+static const struct {
+	size_t boff;
+	size_t pages;	/* length in pages ... */
+	size_t extra;	/* ... plus bytes */
+	uint64_t soff;
+} cases[] = {
+	{ 0, 0, 1, 0 },
+	{ 1, 0, 100, 1 },
+	{ 100, 1, 0, 4095 },
+	{ 4095, 0, 2, 4096 },
+	{ 0, BUF_PAGES, 0, 12345 },
+	{ 7, 3, 5, (1ULL << 32) + 3 },
+	{ 4096 * 9 + 17, 2, 1000, 999999937 },
+	{ 4096 * 15, 1, 0, TETHER_PATTERN_SIZE - 4096 },
+	{ 5, 0, 1, TETHER_PATTERN_SIZE - 1 },
+};
+
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+static size_t case_len(size_t i, size_t ps)
+{
+	return cases[i].pages * ps + cases[i].extra;
+}
+
+TEST_F(req, sync_reads_at_offsets)
+{
+	uint64_t id, last = 0;
+	size_t i;
+
+	for (i = 0; i < NCASES; i++) {
+		size_t len = case_len(i, self->ps);
+		unsigned char *p = self->buf + cases[i].boff;
+
+		ASSERT_LE(cases[i].boff + len, self->len);
+		memset(self->buf, SENTINEL, self->len);
+		ASSERT_EQ(0, tsubmit(self->t.fd, 0, p, len, cases[i].soff, i, &id))
+			TH_LOG("case %zu", i);
+		ASSERT_LT(last, id);
+		last = id;
+		ASSERT_EQ(-1, pattern_mismatch(p, len, cases[i].soff))
+			TH_LOG("case %zu: byte %ld", i, pattern_mismatch(p, len, cases[i].soff));
+		/* nothing outside the buffer */
+		ASSERT_EQ(-1, filled_mismatch(self->buf, cases[i].boff, SENTINEL));
+		ASSERT_EQ(-1, filled_mismatch(p + len, self->len - cases[i].boff - len,
+					      SENTINEL));
+	}
+	/* synchronous requests queue no events */
+	ASSERT_NO_EVENT(&self->t);
+}
+
+TEST_F_TIMEOUT(req, async_reads_at_offsets, 300)
+{
+	struct tether_stats st;
+	int32_t status;
+	uint64_t id;
+	size_t i;
+
+	for (i = 0; i < NCASES; i++) {
+		size_t len = case_len(i, self->ps);
+		unsigned char *p = self->buf + cases[i].boff;
+
+		memset(self->buf, SENTINEL, self->len);
+		ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC, p, len,
+				     cases[i].soff, 1000 + i, &id));
+		ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &status));
+		ASSERT_EQ(0, status);
+		ASSERT_EQ(-1, pattern_mismatch(p, len, cases[i].soff))
+			TH_LOG("case %zu: byte %ld", i, pattern_mismatch(p, len, cases[i].soff));
+		ASSERT_EQ(-1, filled_mismatch(self->buf, cases[i].boff, SENTINEL));
+		ASSERT_EQ(-1, filled_mismatch(p + len, self->len - cases[i].boff - len,
+					      SENTINEL));
+		/* the event was queued before WAIT could see the request done */
+		ASSERT_REQ_EVENT(&self->t, id, 1000 + i, p, len, 0);
+	}
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.requests);
+	ASSERT_EQ(0, st.request_pages);
+	ASSERT_EQ(NCASES, st.requests_submitted);
+	ASSERT_EQ(NCASES, st.requests_succeeded);
+}
+
+TEST_F_TIMEOUT(req, many_async_in_flight, 300)
+{
+	const size_t piece = self->ps / 4 + 3;
+	size_t n = self->len / piece;
+	uint64_t ids[128];
+	struct tether_event ev;
+	struct pollfd pfd = { .fd = self->t.fd, .events = POLLIN };
+	int32_t status;
+	size_t i;
+
+	ASSERT_LE(n, 128);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC,
+				     self->buf + i * piece, piece, i * 7777, i, &ids[i]));
+	/* completion makes the file readable */
+	ASSERT_EQ(1, poll(&pfd, 1, WAIT_MS));
+	ASSERT_TRUE(pfd.revents & POLLIN);
+	/* collect them in reverse order */
+	for (i = n; i-- > 0;) {
+		ASSERT_EQ(0, twait(self->t.fd, ids[i], WAIT_MS, &status));
+		ASSERT_EQ(0, status);
+	}
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(-1, pattern_mismatch(self->buf + i * piece, piece, i * 7777))
+			TH_LOG("piece %zu", i);
+		/* one event each, in completion (= submission) order */
+		ASSERT_EQ(1, tnext(&self->t, &ev));
+		ASSERT_EQ(TETHER_EVENT_REQUEST, ev.type);
+		ASSERT_EQ(ids[i], ev.handle);
+	}
+	ASSERT_NO_EVENT(&self->t);
+}
+
+TEST_F(req, invalid_parameters_einval)
+{
+	struct tether_request_submit r;
+	struct tether_stats st;
+	unsigned char *b = self->buf;
+	int fd = self->t.fd;
+
+	ASSERT_EQ(-EINVAL, tsubmit(fd, 1u << 2, b, 10, 0, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit(fd, 0x80000000u, b, 10, 0, 0, NULL));
+	/* held requests are asynchronous */
+	ASSERT_EQ(-EINVAL, tsubmit(fd, TETHER_REQUEST_HOLD, b, 10, 0, 0, NULL));
+	/* the source range must lie within the source */
+	ASSERT_EQ(-EINVAL, tsubmit(fd, 0, b, 1, TETHER_PATTERN_SIZE, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit(fd, 0, b, 2, TETHER_PATTERN_SIZE - 1, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit(fd, TETHER_REQUEST_ASYNC, b, 100,
+				   UINT64_MAX - 10, 0, NULL));
+	/* the buffer range wraps around */
+	ASSERT_EQ(-EINVAL, tsubmit(fd, 0, (void *)(UINTPTR_MAX - 10), 100, 0, 0, NULL));
+
+	/* unknown sources, a file descriptor the pattern does not take */
+	memset(&r, 0, sizeof(r));
+	r.size = sizeof(r);
+	r.addr = (uintptr_t)b;
+	r.length = 10;
+	r.source = 0;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
+	r.source = 2;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
+	r.source = 0xffffffffu;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
+	r.source = TETHER_SOURCE_PATTERN;
+	r.source_fd = fd;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
+	r.source_fd = 0;
+	r.__reserved = 1;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
+	r.__reserved = 0;
+	ASSERT_IOCTL_OK(fd, TETHER_IOC_REQUEST_SUBMIT, &r);
+
+	/* the other ioctls: flags, reserved, a status that is not an errno */
+	struct tether_request_complete c = { .size = sizeof(c), .id = r.id };
+	struct tether_request_cancel x = { .size = sizeof(x), .id = r.id, .flags = 1 };
+	struct tether_request_wait w = { .size = sizeof(w), .id = r.id, .flags = 1 };
+
+	c.status = 1;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_COMPLETE, &c);
+	c.status = -4096;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_COMPLETE, &c);
+	c.status = INT32_MIN;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_COMPLETE, &c);
+	c.status = 0;
+	c.__reserved = 1;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_COMPLETE, &c);
+	c.__reserved = 0;
+	c.flags = 1;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_COMPLETE, &c);
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_CANCEL, &x);
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_WAIT, &w);
+
+	/* only the one valid request wrote anything */
+	ASSERT_EQ(-1, pattern_mismatch(b, 10, 0));
+	ASSERT_EQ(-1, filled_mismatch(b + 10, self->len - 10, SENTINEL));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(1, st.requests_submitted);
+	ASSERT_EQ(0, st.requests);
+	ASSERT_EQ(0, st.pinned_pages);
+}
+
+TEST_F(req, zero_length_enobufs)
+{
+	struct tether_stats st;
+
+	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, 0, self->buf, 0, 0, 0, NULL));
+	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC, self->buf, 0, 0, 0, NULL));
+	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				    self->buf, 0, 0, 0, NULL));
+	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, 0, NULL, 0, 0, 0, NULL));
+	/* distinct from, and checked after, the invalid parameters */
+	ASSERT_EQ(-EINVAL, tsubmit(self->t.fd, 1u << 5, self->buf, 0, 0, 0, NULL));
+	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, 0, self->buf, 0, TETHER_PATTERN_SIZE, 0, NULL));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.requests_submitted);
+	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
+}
+
+/* Every way to submit: none must write a byte or keep a pin on EFAULT. */
+static const uint32_t submit_modes[] = {
+	0, TETHER_REQUEST_ASYNC, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+};
+
+TEST_F(req, guard_page_one_byte_too_long_efault)
+{
+	long long held = pins_held();
+	struct tether_stats st;
+	size_t m;
+
+	for (m = 0; m < 3; m++) {
+		/* the whole buffer and one byte of the PROT_NONE page after it */
+		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], self->buf,
+					   self->len + 1, 0, 0, NULL)) TH_LOG("mode %zu", m);
+		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m],
+					   self->buf + self->len - 1, 2, 0, 0, NULL));
+		ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
+		ASSERT_EQ(held, pins_held());
+	}
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.requests);
+	ASSERT_EQ(0, st.request_pages);
+	ASSERT_EQ(0, st.pinned_pages);
+	ASSERT_EQ(0, st.requests_submitted);
+	ASSERT_NO_EVENT(&self->t);
+	/* exactly up to the guard page is fine */
+	ASSERT_EQ(0, tsubmit(self->t.fd, 0, self->buf, self->len, 0, 0, NULL));
+	ASSERT_EQ(-1, pattern_mismatch(self->buf, self->len, 0));
+}
+
+TEST_F(req, read_only_mapping_efault)
+{
+	long long held = pins_held();
+	size_t ps = self->ps;
+	unsigned char *ro;
+	size_t m;
+	int mfd;
+
+	/* the second half is read-only: the writable first half stays untouched */
+	ASSERT_EQ(0, mprotect(self->buf + 8 * ps, 8 * ps, PROT_READ));
+	for (m = 0; m < 3; m++) {
+		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], self->buf,
+					   self->len, 0, 0, NULL));
+		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m],
+					   self->buf + 9 * ps + 3, 10, 0, 0, NULL));
+	}
+	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
+
+	/* a read-only shared mapping of a file */
+	mfd = memfd_create("tether-ro", MFD_CLOEXEC);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, 4 * ps));
+	ro = mmap(NULL, 4 * ps, PROT_READ, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	for (m = 0; m < 3; m++)
+		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], ro, 4 * ps, 0, 0, NULL));
+	ASSERT_EQ(-1, filled_mismatch(ro, 4 * ps, 0));
+	munmap(ro, 4 * ps);
+	close(mfd);
+	ASSERT_EQ(held, pins_held());
+}
+
+TEST_F(req, unmapped_buffer_efault)
+{
+	long long held = pins_held();
+	size_t ps = self->ps;
+	size_t m;
+
+	/* a hole in the middle */
+	ASSERT_EQ(0, munmap(self->buf + 8 * ps, ps));
+	for (m = 0; m < 3; m++) {
+		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], self->buf,
+					   self->len, 0, 0, NULL));
+		/* nothing at all mapped there, kernel addresses */
+		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], (void *)ps, 10, 0, 0, NULL));
+		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m],
+					   (void *)0xffff888000000000ull, 10, 0, 0, NULL));
+	}
+	ASSERT_EQ(-1, filled_mismatch(self->buf, 8 * ps, SENTINEL));
+	ASSERT_EQ(-1, filled_mismatch(self->buf + 9 * ps, 7 * ps, SENTINEL));
+	ASSERT_EQ(held, pins_held());
+}
+
+TEST_F(req, already_completed_ealready)
+{
+	int fd = self->t.fd;
+	int32_t status;
+	uint64_t id;
+
+	/* a synchronous request is complete when the call returns */
+	ASSERT_EQ(0, tsubmit(fd, 0, self->buf, 10, 0, 0, &id));
+	ASSERT_EQ(-EALREADY, twait(fd, id, 0, NULL));
+	ASSERT_EQ(-EALREADY, tcancel(fd, id));
+	ASSERT_EQ(-EALREADY, tcomplete(fd, id, 0));
+
+	/* waiting twice */
+	ASSERT_EQ(0, tsubmit(fd, TETHER_REQUEST_ASYNC, self->buf, 10, 0, 0, &id));
+	ASSERT_EQ(0, twait(fd, id, WAIT_MS, &status));
+	ASSERT_EQ(0, status);
+	ASSERT_EQ(-EALREADY, twait(fd, id, WAIT_MS, NULL));
+	ASSERT_EQ(-EALREADY, tcancel(fd, id));
+	ASSERT_EQ(-EALREADY, tcomplete(fd, id, 0));
+
+	/* completing twice */
+	ASSERT_EQ(0, tsubmit(fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, 10, 0, 0, &id));
+	ASSERT_EQ(0, tcomplete(fd, id, 0));
+	ASSERT_EQ(-EALREADY, tcomplete(fd, id, 0));
+	ASSERT_EQ(-EALREADY, tcomplete(fd, id, -EIO));
+	ASSERT_EQ(0, twait(fd, id, WAIT_MS, &status));
+	ASSERT_EQ(0, status);
+	ASSERT_EQ(-EALREADY, tcomplete(fd, id, 0));
+
+	/* cancelling twice */
+	ASSERT_EQ(0, tsubmit(fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, 10, 0, 0, &id));
+	ASSERT_EQ(0, tcancel(fd, id));
+	ASSERT_EQ(-EALREADY, tcancel(fd, id));
+	ASSERT_EQ(-EALREADY, tcomplete(fd, id, 0));
+	ASSERT_EQ(0, twait(fd, id, 0, &status));
+	ASSERT_EQ(-ECANCELED, status);
+	ASSERT_EQ(-EALREADY, twait(fd, id, 0, NULL));
+
+	/* completed with an error, then completed or cancelled again */
+	ASSERT_EQ(0, tsubmit(fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, 10, 0, 0, &id));
+	ASSERT_EQ(0, tcomplete(fd, id, -EIO));
+	ASSERT_EQ(-EALREADY, tcomplete(fd, id, -EIO));
+	ASSERT_EQ(-EALREADY, tcancel(fd, id));
+	ASSERT_EQ(0, twait(fd, id, 0, &status));
+	ASSERT_EQ(-EIO, status);
+}
+
+TEST_F(req, bad_ids_enoent)
+{
+	static const uint64_t bad[] = { 0, 4, 5, 1000, UINT64_MAX / 2, UINT64_MAX };
+	struct tctx other;
+	uint64_t id;
+	size_t i;
+
+	/* ids another context issued mean nothing here */
+	ASSERT_EQ(0, tctx_open(&other));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, tsubmit(other.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				     self->buf, 10, 0, 0, &id));
+	for (i = 1; i <= 3; i++) {
+		ASSERT_EQ(-ENOENT, tcancel(self->t.fd, i));
+		ASSERT_EQ(-ENOENT, tcomplete(self->t.fd, i, 0));
+		ASSERT_EQ(-ENOENT, twait(self->t.fd, i, 0, NULL));
+	}
+	tctx_close(&other);
+
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, tsubmit(self->t.fd, 0, self->buf, 10, 0, 0, &id));
+	ASSERT_EQ(3, id);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ASSERT_EQ(-ENOENT, tcancel(self->t.fd, bad[i]));
+		ASSERT_EQ(-ENOENT, tcomplete(self->t.fd, bad[i], 0));
+		ASSERT_EQ(-ENOENT, twait(self->t.fd, bad[i], 0, NULL));
+		ASSERT_EQ(-ENOENT, twait(self->t.fd, bad[i], 10, NULL));
+	}
+}
+
+TEST_F(req, held_request_completes_on_demand)
+{
+	long long held = pins_held();
+	struct tether_stats st;
+	unsigned char *p = self->buf + 100;
+	size_t len = 4 * self->ps;
+	int32_t status;
+	uint64_t id;
+
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     p, len, 4242, 77, &id));
+	/* locked (5 pages: the buffer is not aligned), nothing written yet */
+	ASSERT_EQ(held + 5, pins_held());
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(1, st.requests);
+	ASSERT_EQ(5, st.request_pages);
+	ASSERT_EQ(5, st.pinned_pages);
+	usleep(100 * 1000);
+	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
+	ASSERT_NO_EVENT(&self->t);
+
+	ASSERT_EQ(0, tcomplete(self->t.fd, id, 0));
+	ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &status));
+	ASSERT_EQ(0, status);
+	ASSERT_EQ(-1, pattern_mismatch(p, len, 4242));
+	ASSERT_EQ(-1, filled_mismatch(self->buf, 100, SENTINEL));
+	ASSERT_EQ(-1, filled_mismatch(p + len, self->len - 100 - len, SENTINEL));
+	ASSERT_REQ_EVENT(&self->t, id, 77, p, len, 0);
+	ASSERT_EQ(held, pins_held());
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.requests);
+	ASSERT_EQ(0, st.request_pages);
+	ASSERT_EQ(0, st.pinned_pages);
+}
+
+TEST_F(req, completed_with_error_writes_nothing)
+{
+	long long held = pins_held();
+	struct tether_stats st;
+	int32_t status;
+	uint64_t id;
+
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, self->len, 0, 5, &id));
+	ASSERT_EQ(held + BUF_PAGES, pins_held());
+	ASSERT_EQ(0, tcomplete(self->t.fd, id, -EIO));
+	/* released at completion, before anyone collects the status */
+	ASSERT_EQ(held, pins_held());
+	ASSERT_REQ_EVENT(&self->t, id, 5, self->buf, self->len, -EIO);
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(1, st.requests);
+	ASSERT_EQ(0, st.request_pages);
+	ASSERT_EQ(1, st.requests_failed);
+	ASSERT_EQ(0, twait(self->t.fd, id, 0, &status));
+	ASSERT_EQ(-EIO, status);
+	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
+}
+
+TEST_F(req, cancel_held_request)
+{
+	long long held = pins_held();
+	struct tether_stats st;
+	int32_t status;
+	uint64_t id;
+
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, self->len, 0, 9, &id));
+	ASSERT_EQ(0, tcancel(self->t.fd, id));
+	ASSERT_EQ(held, pins_held());
+	ASSERT_REQ_EVENT(&self->t, id, 9, self->buf, self->len, -ECANCELED);
+	ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &status));
+	ASSERT_EQ(-ECANCELED, status);
+	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(1, st.requests_cancelled);
+	ASSERT_EQ(0, st.requests);
+}
+
+TEST_F_TIMEOUT(req, cancel_async_requests, 300)
+{
+	size_t big = 32 << 20;
+	unsigned char *p = map_anon(big);
+	long long held = pins_held();
+	int32_t status[8];
+	uint64_t id[8];
+	int i, ok = 0, cancelled = 0;
+
+	ASSERT_NE(MAP_FAILED, p);
+	/* eight 4 MiB transfers: most are still queued or running when cancelled */
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC, p + i * (big / 8),
+				     big / 8, i, i, &id[i]));
+	for (i = 7; i >= 0; i--) {
+		int r = tcancel(self->t.fd, id[i]);
+
+		ASSERT_TRUE(r == 0 || r == -EALREADY) TH_LOG("cancel: %d", r);
+	}
+	for (i = 0; i < 8; i++) {
+		ASSERT_EQ(0, twait(self->t.fd, id[i], WAIT_MS * 3, &status[i]));
+		if (status[i] == 0) {
+			ok++;
+			/* a request that was not cancelled is whole */
+			ASSERT_EQ(-1, pattern_mismatch(p + i * (big / 8), big / 8, i));
+		} else {
+			ASSERT_EQ(-ECANCELED, status[i]);
+			cancelled++;
+		}
+	}
+	TH_LOG("%d completed, %d cancelled", ok, cancelled);
+	ASSERT_LT(0, cancelled);
+	ASSERT_EQ(held, pins_held());
+	munmap(p, big);
+}
+
+TEST_F(req, wait_timeout_and_wakeup)
+{
+	struct timeval a, b;
+	int32_t status;
+	uint64_t id;
+	long ms;
+
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, 10, 0, 0, &id));
+	ASSERT_EQ(-ETIMEDOUT, twait(self->t.fd, id, 0, NULL));
+	gettimeofday(&a, NULL);
+	ASSERT_EQ(-ETIMEDOUT, twait(self->t.fd, id, 200, NULL));
+	gettimeofday(&b, NULL);
+	ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_usec - a.tv_usec) / 1000;
+	ASSERT_LE(190, ms);
+	/* still outstanding, still held */
+	ASSERT_EQ(0, tcomplete(self->t.fd, id, 0));
+	ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &status));
+	ASSERT_EQ(0, status);
+}
+
+struct waiter {
+	int fd;
+	uint64_t id;
+	int ret;
+	int err;
+	int32_t status;
+};
+
+/* One raw WAIT, no EINTR retry. */
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	struct tether_request_wait rw = { .size = sizeof(rw), .id = w->id,
+					  .timeout_ms = WAIT_MS };
+
+	w->ret = ioctl(w->fd, TETHER_IOC_REQUEST_WAIT, &rw);
+	w->err = errno;
+	w->status = rw.status;
+	return NULL;
+}
+
+static void on_usr1(int sig)
+{
+}
+
+TEST_F(req, wait_from_another_thread)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct waiter w = { .fd = self->t.fd };
+	pthread_t th;
+
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, 10, 0, 0, &w.id));
+	/* a waiting thread is woken by the completion ... */
+	ASSERT_EQ(0, pthread_create(&th, NULL, wait_thread, &w));
+	usleep(200 * 1000);
+	ASSERT_EQ(0, tcomplete(self->t.fd, w.id, -ENODATA));
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	ASSERT_EQ(0, w.ret);
+	ASSERT_EQ(-ENODATA, w.status);
+
+	/* ... and interrupted by a signal (no SA_RESTART) */
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, 10, 0, 0, &w.id));
+	ASSERT_EQ(0, pthread_create(&th, NULL, wait_thread, &w));
+	usleep(200 * 1000);
+	ASSERT_EQ(0, pthread_kill(th, SIGUSR1));
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	ASSERT_EQ(-1, w.ret);
+	ASSERT_EQ(EINTR, w.err);
+	/* the request is untouched by the interrupted wait */
+	ASSERT_EQ(0, tcomplete(self->t.fd, w.id, 0));
+	ASSERT_EQ(0, twait(self->t.fd, w.id, WAIT_MS, &w.status));
+	ASSERT_EQ(0, w.status);
+}
+
+TEST_F(req, buffer_unmapped_while_held)
+{
+	long long held = pins_held();
+	size_t len = 4 * self->ps;
+	unsigned char *p = self->buf;
+	int32_t status;
+	uint64_t id;
+
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     p, len, 0, 0, &id));
+	/* unmap it and put fresh memory at the same address */
+	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(p, mmap(p, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	memset(p, 0x11, len);
+	/* the pinned pages absorb the write; the new memory is untouched */
+	ASSERT_EQ(0, tcomplete(self->t.fd, id, 0));
+	ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &status));
+	ASSERT_EQ(0, status);
+	ASSERT_EQ(-1, filled_mismatch(p, len, 0x11));
+	ASSERT_EQ(held, pins_held());
+}
+
+TEST_F_TIMEOUT(req, buffer_unmapped_while_async, 300)
+{
+	size_t big = 16 << 20;
+	long long held = pins_held();
+	int32_t status;
+	uint64_t id;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		unsigned char *p = map_anon(big);
+
+		ASSERT_NE(MAP_FAILED, p);
+		ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC, p, big, i, 0, &id));
+		/* gone while the worker writes (or before it starts) */
+		ASSERT_EQ(0, munmap(p, big));
+		ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS * 3, &status));
+		ASSERT_EQ(0, status);
+		ASSERT_EQ(held, pins_held());
+	}
+}
+
+/* What a process other than the submitter gets for a request. */
+static int foreign_ops(int fd, uint64_t id, void *buf)
+{
+	if (tcomplete(fd, id, 0) != -EPERM)
+		return 1;
+	if (tcomplete(fd, id, -EIO) != -EPERM)
+		return 2;
+	if (tcancel(fd, id) != -EPERM)
+		return 3;
+	if (twait(fd, id, 0, NULL) != -EPERM)
+		return 4;
+	if (tsubmit(fd, 0, buf, 10, 0, 0, NULL) != -EPERM)
+		return 5;
+	return 0;
+}
+
+TEST_F(req, forked_child_cannot_complete)
+{
+	unsigned char *p = self->buf;
+	size_t len = 2 * self->ps;
+	int go[2], status;
+	int32_t st;
+	uint64_t id;
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     p, len, 99, 0, &id));
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int r = foreign_ops(self->t.fd, id, p);
+
+		if (r)
+			_exit(r);
+		/* the parent completes; this process's copy must not change */
+		if (read(go[0], &c, 1) != 1)
+			_exit(10);
+		_exit(filled_mismatch(p, len, SENTINEL) == -1 ? 0 : 11);
+	}
+	ASSERT_EQ(0, tcomplete(self->t.fd, id, 0));
+	ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &st));
+	ASSERT_EQ(0, st);
+	ASSERT_EQ(-1, pattern_mismatch(p, len, 99));
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d", WEXITSTATUS(status));
+	close(go[0]);
+	close(go[1]);
+}
+
+struct vm_child {
+	int fd;
+	uint64_t id;
+	int result;
+};
+
+static int vm_child_fn(void *arg)
+{
+	struct vm_child *c = arg;
+
+	/* same address space, another process: refused per request */
+	c->result = tcomplete(c->fd, c->id, 0) == -EPERM &&
+		    tcancel(c->fd, c->id) == -EPERM &&
+		    twait(c->fd, c->id, 0, NULL) == -EPERM ? 0 : 1;
+	return 0;
+}
+
+TEST_F(req, clone_vm_process_cannot_complete)
+{
+	struct vm_child c = { .fd = self->t.fd, .result = -1 };
+	size_t stack_size = 256 * 1024;
+	char *stack = map_anon(stack_size);
+	int32_t st;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, stack);
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, 10, 0, 0, &c.id));
+	pid = clone(vm_child_fn, stack + stack_size, CLONE_VM | SIGCHLD, &c);
+	ASSERT_LE(0, pid);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, c.result);
+	ASSERT_EQ(0, tcomplete(self->t.fd, c.id, 0));
+	ASSERT_EQ(0, twait(self->t.fd, c.id, WAIT_MS, &st));
+	ASSERT_EQ(0, st);
+	munmap(stack, stack_size);
+}
+
+TEST_F(req, shared_file_buffer)
+{
+	size_t len = 4 * self->ps;
+	unsigned char *m, *back = malloc(len);
+	int32_t st;
+	uint64_t id;
+	int mfd;
+
+	ASSERT_NE(NULL, back);
+	mfd = memfd_create("tether-rw", MFD_CLOEXEC);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, len));
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	/* synchronous (short-term pin) into the file's pages */
+	ASSERT_EQ(0, tsubmit(self->t.fd, 0, m + 1, len - 2, 5, 0, NULL));
+	ASSERT_EQ(len, pread(mfd, back, len, 0));
+	ASSERT_EQ(0, back[0]);
+	ASSERT_EQ(-1, pattern_mismatch(back + 1, len - 2, 5));
+	ASSERT_EQ(0, back[len - 1]);
+	/* held (long-term pin): shmem allows it */
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     m, len, 1 << 20, 0, &id));
+	ASSERT_EQ(0, tcomplete(self->t.fd, id, 0));
+	ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &st));
+	ASSERT_EQ(0, st);
+	ASSERT_EQ(len, pread(mfd, back, len, 0));
+	ASSERT_EQ(-1, pattern_mismatch(back, len, 1 << 20));
+	munmap(m, len);
+	close(mfd);
+	free(back);
+}
+
+TEST_F(req, stats_count_outcomes)
+{
+	struct tether_stats st;
+	int32_t status;
+	uint64_t a, b, c;
+
+	ASSERT_EQ(0, tsubmit(self->t.fd, 0, self->buf, 10, 0, 0, NULL));
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC, self->buf, 10, 0, 0, &a));
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, 10, 0, 0, &b));
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf + self->ps, 10, 0, 0, &c));
+	ASSERT_EQ(0, twait(self->t.fd, a, WAIT_MS, &status));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(4, st.requests_submitted);
+	ASSERT_EQ(2, st.requests);
+	ASSERT_EQ(2, st.request_pages);
+	ASSERT_EQ(2, st.requests_succeeded);
+	ASSERT_EQ(0, tcancel(self->t.fd, b));
+	ASSERT_EQ(0, tcomplete(self->t.fd, c, -EFBIG));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(2, st.requests);
+	ASSERT_EQ(0, st.request_pages);
+	ASSERT_EQ(1, st.requests_cancelled);
+	ASSERT_EQ(1, st.requests_failed);
+	ASSERT_EQ(0, twait(self->t.fd, b, 0, NULL));
+	ASSERT_EQ(0, twait(self->t.fd, c, 0, &status));
+	ASSERT_EQ(-EFBIG, status);
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.requests);
+}
+
+/* The size rules for the request structs; the stats' first version still works. */
+TEST_F(req, size_boundaries)
+{
+	static const struct {
+		unsigned long cmd;
+		size_t size;
+	} ops[] = {
+		{ TETHER_IOC_REQUEST_SUBMIT, sizeof(struct tether_request_submit) },
+		{ TETHER_IOC_REQUEST_COMPLETE, sizeof(struct tether_request_complete) },
+		{ TETHER_IOC_REQUEST_CANCEL, sizeof(struct tether_request_cancel) },
+		{ TETHER_IOC_REQUEST_WAIT, sizeof(struct tether_request_wait) },
+	};
+	union {
+		struct {
+			uint32_t size;
+			uint32_t flags;
+		};
+		struct tether_stats st;
+		unsigned char bytes[512];
+	} buf;
+	size_t i, old = offsetof(struct tether_stats, requests);
+
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		memset(&buf, 0, sizeof(buf));
+		buf.size = ops[i].size - 1;
+		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf) TH_LOG("op %zu", i);
+		buf.size = 4;
+		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf);
+		memset(&buf, 0, sizeof(buf));
+		buf.size = ops[i].size + 16;
+		buf.bytes[ops[i].size + 15] = 1;
+		ASSERT_IOCTL_ERR(E2BIG, self->t.fd, ops[i].cmd, &buf) TH_LOG("op %zu", i);
+		memset(&buf, 0, sizeof(buf));
+		buf.size = ops[i].size;
+		buf.flags = 0x40000000;
+		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf) TH_LOG("op %zu", i);
+	}
+
+	/* a caller built before the request counters existed */
+	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     self->buf, 10, 0, 0, NULL));
+	memset(&buf, 0xee, sizeof(buf));
+	buf.size = old;
+	buf.flags = 0;
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_GET_STATS, &buf);
+	ASSERT_EQ(1, buf.st.pinned_pages);
+	ASSERT_EQ(-1, filled_mismatch(buf.bytes + old, sizeof(buf) - old, 0xee));
+	buf.size = old - 1;
+	ASSERT_IOCTL_ERR(EINVAL, self->t.fd, TETHER_IOC_GET_STATS, &buf);
+}
+
+/* 1 000 requests in flight, then close: every pin comes back. */
+TEST_F_TIMEOUT(req, close_with_1000_in_flight, 600)
+{
+	const int n = 1000, nasync = 16;
+	size_t big = 4 << 20;
+	size_t area = n * self->ps;
+	long long held = pins_held();
+	long vmpin = proc_status_kb("VmPin");
+	unsigned char *p = map_anon(area);
+	unsigned char *q = map_anon(nasync * big);
+	struct tether_stats st;
+	struct tctx t;
+	int i;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_EQ(0, tctx_open(&t));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				     p + i * self->ps + i % 7, 100, i, i, NULL)) TH_LOG("request %d", i);
+	ASSERT_EQ(0, tstats(&t, &st));
+	ASSERT_EQ(n, st.requests);
+	ASSERT_EQ(n, st.request_pages);
+	ASSERT_EQ(n, st.pinned_pages);
+	ASSERT_EQ(held + n, pins_held());
+	/* held requests are long-term pins: they show in VmPin */
+	ASSERT_EQ(vmpin + n * (long)(self->ps / 1024), proc_status_kb("VmPin"));
+	/* and a queue of big asynchronous ones, the first being written */
+	for (i = 0; i < nasync; i++)
+		ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC, q + i * big, big, 0, 0, NULL));
+	tctx_close(&t);
+	ASSERT_EQ(held, pins_held());
+	ASSERT_EQ(vmpin, proc_status_kb("VmPin"));
+	/* held requests wrote nothing */
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(-1, filled_mismatch(p + i * self->ps, self->ps, 0x5a));
+	munmap(p, area);
+	munmap(q, nasync * big);
+}
+
+/* A child that leaves requests outstanding, then ends as @how says. */
+static int child_with_requests(int how)
+{
+	size_t ps = page_size();
+	unsigned char *p = map_anon(64 * ps);
+	unsigned char *q = map_anon(8 << 20);
+	struct tctx t;
+	int i;
+
+	if (p == MAP_FAILED || q == MAP_FAILED || tctx_open(&t))
+		return 30;
+	for (i = 0; i < 64; i++)
+		if (tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			    p + i * ps, ps, 0, 0, NULL))
+			return 31;
+	for (i = 0; i < 8; i++)
+		if (tsubmit(t.fd, TETHER_REQUEST_ASYNC, q + i * (1 << 20), 1 << 20, 0, 0, NULL))
+			return 32;
+	if (how == 1) {
+		kill(getpid(), SIGKILL);
+		pause();
+	}
+	return 0;
+}
+
+TEST_F_TIMEOUT(req, exit_and_kill_release_requests, 300)
+{
+	long long held = pins_held();
+	int how, status;
+
+	for (how = 0; how < 2; how++) {
+		pid_t pid = fork();
+
+		ASSERT_LE(0, pid);
+		if (pid == 0)
+			_exit(child_with_requests(how));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		if (how == 1) {
+			ASSERT_TRUE(WIFSIGNALED(status));
+		} else {
+			ASSERT_TRUE(WIFEXITED(status));
+			ASSERT_EQ(0, WEXITSTATUS(status));
+		}
+		ASSERT_EQ(held, pins_held()) TH_LOG("case %d leaked pins", how);
+	}
+}
+
+/* Does the loaded module have requests? */
+static int have_requests(void)
+{
+	struct tctx t;
+	int ret;
+
+	if (tctx_open(&t))
+		return 0;
+	ret = !!(t.info.features & TETHER_FEATURE_REQUEST);
+	tctx_close(&t);
+	return ret;
+}
+
+#define SKIP_WITHOUT_REQUESTS()                                              \
+	do {                                                                 \
+		if (!have_requests())                                        \
+			SKIP(return, "no TETHER_FEATURE_REQUEST");           \
+	} while (0)
+
+/* Open a context with one parameter set to @val for it only. */
+static int open_with_param(struct tctx *t, const char *name, const char *val)
+{
+	char old[32];
+	int ret;
+
+	ret = tether_param_get(name, old, sizeof(old));
+	if (ret)
+		return ret;
+	ret = tether_param_set(name, val);
+	if (ret)
+		return ret;
+	ret = tctx_open(t);
+	tether_param_set(name, old);
+	return ret;
+}
+
+TEST(parameters_are_validated)
+{
+	char old[32], now[32];
+
+	SKIP_WITHOUT_REQUESTS();
+
+	ASSERT_EQ(0, tether_param_get("max_requests", old, sizeof(old)));
+	ASSERT_EQ(-EINVAL, tether_param_set("max_requests", "0"));
+	ASSERT_EQ(-EINVAL, tether_param_set("max_requests", "1048577"));
+	ASSERT_EQ(-EINVAL, tether_param_set("max_requests", "abc"));
+	ASSERT_EQ(-EINVAL, tether_param_set("max_request_mb", "0"));
+	ASSERT_EQ(-EINVAL, tether_param_set("max_request_mb", "-1"));
+	ASSERT_EQ(0, tether_param_get("max_requests", now, sizeof(now)));
+	ASSERT_STREQ(old, now);
+}
+
+TEST(outstanding_limit_enospc)
+{
+	unsigned char *buf = map_anon(page_size());
+	uint64_t id[5];
+	struct tctx t;
+	int i;
+
+	SKIP_WITHOUT_REQUESTS();
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, open_with_param(&t, "max_requests", "4"));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				     buf, 10, 0, 0, &id[i]));
+	ASSERT_EQ(-ENOSPC, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				   buf, 10, 0, 0, NULL));
+	ASSERT_EQ(-ENOSPC, tsubmit(t.fd, 0, buf, 10, 0, 0, NULL));
+	/* a completed request still counts until it is collected */
+	ASSERT_EQ(0, tcancel(t.fd, id[1]));
+	ASSERT_EQ(-ENOSPC, tsubmit(t.fd, 0, buf, 10, 0, 0, NULL));
+	ASSERT_EQ(0, twait(t.fd, id[1], 0, NULL));
+	ASSERT_EQ(0, tsubmit(t.fd, 0, buf, 10, 0, 0, NULL));
+	ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     buf, 10, 0, 0, &id[4]));
+	ASSERT_EQ(-ENOSPC, tsubmit(t.fd, TETHER_REQUEST_ASYNC, buf, 10, 0, 0, NULL));
+	tctx_close(&t);
+	munmap(buf, page_size());
+}
+
+TEST(locked_limit_enomem)
+{
+	size_t mb = 1 << 20, ps = page_size();
+	unsigned char *buf = map_anon(2 * mb);
+	long long held = pins_held();
+	struct tether_stats st;
+	struct tctx t;
+	uint64_t id;
+
+	SKIP_WITHOUT_REQUESTS();
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, open_with_param(&t, "max_request_mb", "1"));
+	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, 0, buf, mb + ps, 0, 0, NULL));
+	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				   buf, mb + 1, 0, 0, NULL));
+	ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     buf, mb - ps, 0, 0, &id));
+	ASSERT_EQ(0, tsubmit(t.fd, 0, buf + mb, ps, 0, 0, NULL));
+	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, 0, buf + mb, ps + 1, 0, 0, NULL));
+	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, TETHER_REQUEST_ASYNC, buf + mb, 2 * ps, 0, 0, NULL));
+	ASSERT_EQ(0, tstats(&t, &st));
+	ASSERT_EQ(1, st.requests);
+	ASSERT_EQ(mb / ps - 1, st.request_pages);
+	ASSERT_EQ(held + (long long)(mb / ps - 1), pins_held());
+	/* the failures wrote nothing */
+	ASSERT_EQ(-1, filled_mismatch(buf + mb + ps, mb - ps, SENTINEL));
+	ASSERT_EQ(0, tcancel(t.fd, id));
+	ASSERT_EQ(0, tsubmit(t.fd, 0, buf, mb, 0, 0, NULL));
+	tctx_close(&t);
+	ASSERT_EQ(held, pins_held());
+	munmap(buf, 2 * mb);
+}
+
+/* Request pins and secured ranges' pins share the context's max_pinned_mb. */
+TEST(pinned_limit_counts_requests)
+{
+	size_t mb = 1 << 20, ps = page_size();
+	unsigned char *buf = map_anon(2 * mb);
+	long long held = pins_held();
+	struct tether_secure s;
+	struct tctx t;
+	uint64_t id;
+
+	SKIP_WITHOUT_REQUESTS();
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, open_with_param(&t, "max_pinned_mb", "1"));
+	ASSERT_EQ(0, tsecure(&t, buf, mb - ps, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, 0, buf + mb, 2 * ps, 0, 0, NULL));
+	ASSERT_EQ(-ENOMEM, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				   buf + mb, 2 * ps, 0, 0, NULL));
+	ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+			     buf + mb, ps, 0, 0, &id));
+	ASSERT_EQ(-ENOMEM, tsecure(&t, buf + mb + ps, ps, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(0, tcancel(t.fd, id));
+	ASSERT_EQ(0, tsubmit(t.fd, 0, buf + mb, ps, 0, 0, NULL));
+	ASSERT_EQ(-1, filled_mismatch(buf + mb + ps, mb - ps, SENTINEL));
+	tctx_close(&t);
+	ASSERT_EQ(held, pins_held());
+	munmap(buf, 2 * mb);
+}
+
+/* Held (long-term) requests count against RLIMIT_MEMLOCK; others do not. */
+static int memlock_child(void)
+{
+	struct rlimit rl = { 16 * 4096, 16 * 4096 };
+	size_t ps = page_size();
+	const uint32_t hold = TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD;
+	unsigned char *buf = map_anon(64 * ps);
+	struct tctx t;
+	int32_t st;
+	uint64_t id;
+
+	if (buf == MAP_FAILED || drop_ipc_lock() || setrlimit(RLIMIT_MEMLOCK, &rl) ||
+	    tctx_open(&t))
+		return 10;
+	if (tsubmit(t.fd, hold, buf, 17 * ps, 0, 0, NULL) != -ENOMEM)
+		return 11;
+	if (tsubmit(t.fd, 0, buf, 32 * ps, 0, 0, NULL))
+		return 12;
+	if (tsubmit(t.fd, TETHER_REQUEST_ASYNC, buf, 32 * ps, 0, 0, &id) ||
+	    twait(t.fd, id, WAIT_MS, &st) || st)
+		return 13;
+	if (proc_status_kb("VmPin") != 0)
+		return 14;
+	if (tsubmit(t.fd, hold, buf, 16 * ps, 0, 0, &id))
+		return 15;
+	if (proc_status_kb("VmPin") != 64)
+		return 16;
+	if (tsubmit(t.fd, hold, buf + 16 * ps, ps, 0, 0, NULL) != -ENOMEM)
+		return 17;
+	if (tcomplete(t.fd, id, 0) || twait(t.fd, id, WAIT_MS, &st) || st)
+		return 18;
+	if (proc_status_kb("VmPin") != 0)
+		return 19;
+	if (pattern_mismatch(buf, 16 * ps, 0) != -1)
+		return 20;
+	return 0;
+}
+
+TEST(held_requests_charge_memlock)
+{
+	int status;
+	pid_t pid;
+
+	SKIP_WITHOUT_REQUESTS();
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(memlock_child());
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d failed", WEXITSTATUS(status));
+}
+
+TEST_HARNESS_MAIN
