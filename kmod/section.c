@@ -405,6 +405,28 @@ static const struct file_operations tether_section_fops = {
 	.llseek = noop_llseek,
 };
 
+/**
+ * tether_section_backing() - what a section descriptor reads from
+ * @filp: any file
+ * @length: set to the section's length in bytes
+ *
+ * For the request path's section source, which holds @filp for as long as
+ * it reads. Every section descriptor may read.
+ *
+ * Return: the section's backing file, valid while @filp is held, or NULL
+ * when @filp is not a section descriptor.
+ */
+struct file *tether_section_backing(struct file *filp, u64 *length)
+{
+	struct tether_section *sec;
+
+	if (filp->f_op != &tether_section_fops)
+		return NULL;
+	sec = filp->private_data;
+	*length = sec->length;
+	return sec->backing;
+}
+
 /*
  * Give the caller a new descriptor for @sec, consuming the caller's
  * reference in every case. The descriptor number is written to *@ufd (as

@@ -213,6 +213,7 @@ int tether_rearm(struct tether_ucmd *ucmd);
 /* section.c */
 int tether_section_create(struct tether_ucmd *ucmd);
 int tether_section_open(struct tether_ucmd *ucmd);
+struct file *tether_section_backing(struct file *filp, u64 *length);
 
 /* request.c */
 int tether_request_submit(struct tether_ucmd *ucmd);

@@ -54,14 +54,16 @@ FIXTURE_TEARDOWN(req)
 		munmap(self->buf, self->len + self->ps);
 }
 
-/* Submit a pattern read; 0 or -errno, the id in *id. */
-static int tsubmit(int fd, uint32_t flags, void *addr, uint64_t len,
-		   uint64_t off, uint64_t cookie, uint64_t *id)
+/* Submit a read from any source; 0 or -errno, the id in *id. */
+static int tsubmit_from(int fd, uint32_t source, int source_fd, uint32_t flags,
+			void *addr, uint64_t len, uint64_t off, uint64_t cookie,
+			uint64_t *id)
 {
 	struct tether_request_submit r = {
 		.size = sizeof(r),
 		.flags = flags,
-		.source = TETHER_SOURCE_PATTERN,
+		.source = source,
+		.source_fd = source_fd,
 		.source_offset = off,
 		.addr = (uintptr_t)addr,
 		.length = len,
@@ -72,6 +74,14 @@ static int tsubmit(int fd, uint32_t flags, void *addr, uint64_t len,
 	if (!ret && id)
 		*id = r.id;
 	return ret;
+}
+
+/* Submit a pattern read; 0 or -errno, the id in *id. */
+static int tsubmit(int fd, uint32_t flags, void *addr, uint64_t len,
+		   uint64_t off, uint64_t cookie, uint64_t *id)
+{
+	return tsubmit_from(fd, TETHER_SOURCE_PATTERN, 0, flags, addr, len, off,
+			    cookie, id);
 }
 
 static int tcomplete(int fd, uint64_t id, int32_t status)
@@ -301,7 +311,7 @@ TEST_F(req, invalid_parameters_einval)
 	r.length = 10;
 	r.source = 0;
 	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
-	r.source = 2;
+	r.source = 3;
 	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
 	r.source = 0xffffffffu;
 	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
@@ -884,6 +894,267 @@ TEST_F(req, shared_file_buffer)
 	munmap(m, len);
 	close(mfd);
 	free(back);
+}
+
+/*
+ * Sections as sources. A section's contents are SEC_BYTE(offset), written
+ * through a view (or into its file) before the reads, so a byte read from
+ * the wrong offset, page or source shows.
+ */
+#define SEC_BYTE(o) ((unsigned char)((o) * 167 + ((o) >> 9) + 0x3d))
+/* a length that is not a multiple of the page size */
+#define SEC_LEN(ps) (40 * (ps) + 123)
+
+static void sec_fill(unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = SEC_BYTE(i);
+}
+
+/* Offset of the first byte of buf that is not the section's at off, or -1. */
+static long sec_mismatch(const unsigned char *buf, size_t len, uint64_t off)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i] != SEC_BYTE(off + i))
+			return (long)i;
+	return -1;
+}
+
+/* Buffer offset, length, section offset; relative to the section's end
+ * when from_end (the section's length minus soff). */
+static const struct {
+	size_t boff;
+	size_t pages;
+	size_t extra;
+	uint64_t soff;
+	bool from_end;
+} sec_cases[] = {
+	{ 0, 0, 1, 0, false },
+	{ 1, 0, 100, 1, false },
+	{ 100, 1, 0, 4095, false },
+	{ 4095, 0, 2, 4096, false },
+	{ 0, BUF_PAGES, 0, 3 * 4096 + 5, false },
+	{ 7, 3, 5, 17 * 4096 + 3, false },
+	/* ending exactly at the section's end, then its very last byte */
+	{ 4096 * 9 + 17, 2, 1000, 2 * 4096 + 1000, true },
+	{ 5, 0, 1, 1, true },
+};
+
+#define NSEC_CASES (sizeof(sec_cases) / sizeof(sec_cases[0]))
+
+/* Read every case from section descriptor sfd, sync or async, and check it. */
+static void sec_reads(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(req) *self, int sfd, uint64_t slen, bool async)
+{
+	size_t i;
+
+	for (i = 0; i < NSEC_CASES; i++) {
+		size_t len = sec_cases[i].pages * self->ps + sec_cases[i].extra;
+		uint64_t soff = sec_cases[i].from_end ? slen - sec_cases[i].soff :
+							sec_cases[i].soff;
+		unsigned char *p = self->buf + sec_cases[i].boff;
+		int32_t st;
+		uint64_t id;
+
+		ASSERT_LE(sec_cases[i].boff + len, self->len);
+		ASSERT_LE(soff + len, slen);
+		memset(self->buf, SENTINEL, self->len);
+		ASSERT_EQ(0, tsubmit_from(self->t.fd, TETHER_SOURCE_SECTION, sfd,
+					  async ? TETHER_REQUEST_ASYNC : 0, p, len,
+					  soff, i, &id))
+			TH_LOG("case %zu", i);
+		if (async) {
+			ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &st));
+			ASSERT_EQ(0, st);
+			ASSERT_REQ_EVENT(&self->t, id, i, p, len, 0);
+		}
+		ASSERT_EQ(-1, sec_mismatch(p, len, soff))
+			TH_LOG("case %zu: byte %ld", i, sec_mismatch(p, len, soff));
+		ASSERT_EQ(-1, filled_mismatch(self->buf, sec_cases[i].boff, SENTINEL));
+		ASSERT_EQ(-1, filled_mismatch(p + len,
+					      self->len - sec_cases[i].boff - len,
+					      SENTINEL));
+	}
+}
+
+TEST_F_TIMEOUT(req, section_reads_at_offsets, 300)
+{
+	uint64_t slen = SEC_LEN(self->ps);
+	unsigned char *v;
+	int sfd;
+
+	sfd = section_anon(self->t.fd, slen);
+	ASSERT_LE(0, sfd);
+	v = mmap(NULL, slen, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	ASSERT_NE(MAP_FAILED, v);
+	sec_fill(v, slen);
+	sec_reads(_metadata, self, sfd, slen, false);
+	sec_reads(_metadata, self, sfd, slen, true);
+	ASSERT_NO_EVENT(&self->t);
+
+	/* a write through the view is what the next request reads */
+	v[slen - 1] ^= 0xff;
+	ASSERT_EQ(0, tsubmit_from(self->t.fd, TETHER_SOURCE_SECTION, sfd, 0,
+				  self->buf, 1, slen - 1, 0, NULL));
+	ASSERT_EQ((unsigned char)(SEC_BYTE(slen - 1) ^ 0xff), self->buf[0]);
+	ASSERT_EQ(0, munmap(v, slen));
+	ASSERT_EQ(0, close(sfd));
+}
+
+TEST_F(req, section_source_range_einval)
+{
+	uint64_t slen = SEC_LEN(self->ps);
+	int fd = self->t.fd, sfd, mfd;
+
+	sfd = section_anon(fd, slen);
+	ASSERT_LE(0, sfd);
+	/* within the section's length, not its page-rounded size */
+	ASSERT_EQ(0, tsubmit_from(fd, TETHER_SOURCE_SECTION, sfd, 0, self->buf,
+				  1, slen - 1, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, sfd, 0,
+					self->buf, 1, slen, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, sfd, 0,
+					self->buf, 2, slen - 1, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, sfd,
+					TETHER_REQUEST_ASYNC, self->buf, 10,
+					UINT64_MAX - 5, 0, NULL));
+	/* descriptors that are not sections: the context, a memfd, none */
+	mfd = memfd_create("tether-not-a-section", MFD_CLOEXEC);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, slen));
+	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, fd, 0,
+					self->buf, 1, 0, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, mfd, 0,
+					self->buf, 1, 0, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, -1, 0,
+					self->buf, 1, 0, 0, NULL));
+	ASSERT_EQ(0, close(mfd));
+	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, mfd, 0,
+					self->buf, 1, 0, 0, NULL));
+	/* the pattern takes no descriptor, not even a section's */
+	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_PATTERN, sfd, 0,
+					self->buf, 1, 0, 0, NULL));
+	/* nothing was written by any of them but the first */
+	ASSERT_EQ(0, self->buf[0]);
+	ASSERT_EQ(-1, filled_mismatch(self->buf + 1, self->len - 1, SENTINEL));
+	ASSERT_EQ(0, close(sfd));
+}
+
+TEST_F(req, section_holes_read_as_zeros)
+{
+	size_t len = 8 * self->ps;
+	int sfd;
+
+	sfd = section_anon(self->t.fd, len);
+	ASSERT_LE(0, sfd);
+	ASSERT_EQ(0, tsubmit_from(self->t.fd, TETHER_SOURCE_SECTION, sfd, 0,
+				  self->buf + 3, len, 0, 0, NULL));
+	ASSERT_EQ(-1, filled_mismatch(self->buf + 3, len, 0));
+	ASSERT_EQ(-1, filled_mismatch(self->buf, 3, SENTINEL));
+	/* reading holes allocated nothing: the section is still empty */
+	ASSERT_EQ(0, section_resident(sfd));
+	ASSERT_EQ(0, close(sfd));
+}
+
+TEST_F_TIMEOUT(req, file_section_reads_and_truncation_eio, 300)
+{
+	char path[] = "/tmp/tether-request-XXXXXX";
+	uint64_t slen = SEC_LEN(self->ps);
+	struct tether_section_create c = {
+		.size = sizeof(c),
+		.max_prot = TETHER_SECTION_READ,
+	};
+	unsigned char *data = malloc(slen);
+	int32_t st;
+	uint64_t id;
+	int ffd;
+
+	ASSERT_NE(NULL, data);
+	ffd = mkstemp(path);
+	ASSERT_LE(0, ffd);
+	unlink(path);
+	sec_fill(data, slen);
+	ASSERT_EQ((ssize_t)slen, pwrite(ffd, data, slen, 0));
+	/* length 0: the whole file */
+	c.backing_fd = ffd;
+	ASSERT_EQ(0, tether_ioctl(self->t.fd, TETHER_IOC_SECTION_CREATE, &c));
+	sec_reads(_metadata, self, c.fd, slen, false);
+	sec_reads(_metadata, self, c.fd, slen, true);
+
+	/* the file's own writes are what the section reads */
+	ASSERT_EQ(1, pwrite(ffd, "\x42", 1, 5000));
+	ASSERT_EQ(0, tsubmit_from(self->t.fd, TETHER_SOURCE_SECTION, c.fd, 0,
+				  self->buf, 3, 4999, 0, NULL));
+	ASSERT_EQ(SEC_BYTE(4999), self->buf[0]);
+	ASSERT_EQ(0x42, self->buf[1]);
+	ASSERT_EQ(SEC_BYTE(5001), self->buf[2]);
+
+	/* a file truncated under a held request: the transfer fails, EIO */
+	memset(self->buf, SENTINEL, self->len);
+	ASSERT_EQ(0, tsubmit_from(self->t.fd, TETHER_SOURCE_SECTION, c.fd,
+				  TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				  self->buf, 2 * self->ps, 10 * self->ps, 7, &id));
+	ASSERT_EQ(0, ftruncate(ffd, 11 * self->ps));
+	ASSERT_EQ(0, tcomplete(self->t.fd, id, 0));
+	ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &st));
+	ASSERT_EQ(-EIO, st);
+	ASSERT_REQ_EVENT(&self->t, id, 7, self->buf, 2 * self->ps, -EIO);
+	/* what lay within the file was read; nothing beyond it was written */
+	ASSERT_EQ(-1, sec_mismatch(self->buf, self->ps, 10 * self->ps));
+	ASSERT_EQ(-1, filled_mismatch(self->buf + 2 * self->ps,
+				      self->len - 2 * self->ps, SENTINEL));
+	/* synchronous: the call itself fails */
+	ASSERT_EQ(-EIO, tsubmit_from(self->t.fd, TETHER_SOURCE_SECTION, c.fd, 0,
+				     self->buf, 1, 12 * self->ps, 0, NULL));
+	ASSERT_EQ(0, close(c.fd));
+	ASSERT_EQ(0, close(ffd));
+	free(data);
+}
+
+TEST_F_TIMEOUT(req, held_request_keeps_section_alive, 300)
+{
+	const size_t big = 64UL << 20;
+	long base, held, freed;
+	unsigned char *v;
+	int32_t st;
+	uint64_t id;
+	int sfd;
+
+	base = meminfo_kb("Shmem");
+	ASSERT_LE(0, base);
+	sfd = section_anon(self->t.fd, big);
+	ASSERT_LE(0, sfd);
+	v = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	ASSERT_NE(MAP_FAILED, v);
+	memset(v, 0x11, big);
+	sec_fill(v + big - self->len, self->len);
+	ASSERT_EQ(0, tsubmit_from(self->t.fd, TETHER_SOURCE_SECTION, sfd,
+				  TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				  self->buf, self->len, big - self->len, 9, &id));
+	/* no view, no descriptor: only the request holds the section */
+	ASSERT_EQ(0, munmap(v, big));
+	ASSERT_EQ(0, close(sfd));
+	held = meminfo_kb("Shmem");
+	ASSERT_GE(held - base, (long)(big >> 10) - 1024)
+		TH_LOG("Shmem only %ld kB above the start", held - base);
+	ASSERT_EQ(0, tcomplete(self->t.fd, id, 0));
+	ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &st));
+	ASSERT_EQ(0, st);
+	ASSERT_EQ(-1, sec_mismatch(self->buf, self->len, 0));
+	/* collected: the section is gone with its memory (the last fput of
+	 * a file dropped by a worker is delayed: give it a moment) */
+	for (int i = 0; i < 100; i++) {
+		freed = meminfo_kb("Shmem");
+		if (freed - base < 1024)
+			break;
+		usleep(20000);
+	}
+	ASSERT_LT(freed - base, 1024)
+		TH_LOG("Shmem still %ld kB above the start", freed - base);
 }
 
 TEST_F(req, stats_count_outcomes)

@@ -81,13 +81,6 @@ static int section_open(int ctx, const char *name, uint32_t access, int *fd)
 	return ret;
 }
 
-static int section_query(int fd, struct tether_section_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	info->size = sizeof(*info);
-	return tether_ioctl(fd, TETHER_IOC_SECTION_QUERY, info);
-}
-
 /* The query's view count, or -errno. */
 static long section_views(int fd)
 {
@@ -95,15 +88,6 @@ static long section_views(int fd)
 	int ret = section_query(fd, &info);
 
 	return ret ? ret : (long)info.views;
-}
-
-/* The query's resident page count, or -errno. */
-static long long section_resident(int fd)
-{
-	struct tether_section_info info;
-	int ret = section_query(fd, &info);
-
-	return ret ? ret : (long long)info.resident_pages;
 }
 
 /* How many of the pages in [addr, addr + len) mincore() reports resident. */
@@ -143,27 +127,6 @@ static int tmp_file(size_t len, int fill)
 	}
 	free(buf);
 	return fd;
-}
-
-/* A /proc/meminfo value in kB after folding the per-cpu counters, or -1. */
-static long meminfo_kb(const char *key)
-{
-	char line[256];
-	long val = -1;
-	size_t klen = strlen(key);
-	FILE *f;
-
-	write_file("/proc/sys/vm/stat_refresh", "1");
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			val = strtol(line + klen + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
 }
 
 /* Allocated struct files system-wide (/proc/sys/fs/file-nr), or -1. */

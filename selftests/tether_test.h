@@ -236,6 +236,23 @@ static inline int section_anon(int ctx, uint64_t len)
 	return ret ? ret : (int)c.fd;
 }
 
+/* TETHER_IOC_SECTION_QUERY on a section descriptor; 0 or -errno. */
+static inline int section_query(int fd, struct tether_section_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	return tether_ioctl(fd, TETHER_IOC_SECTION_QUERY, info);
+}
+
+/* The query's resident page count, or -errno. */
+static inline long long section_resident(int fd)
+{
+	struct tether_section_info info;
+	int ret = section_query(fd, &info);
+
+	return ret ? ret : (long long)info.resident_pages;
+}
+
 /* Anonymous private memory, touched so every page is present. */
 static inline void *map_anon(size_t len)
 {
@@ -316,6 +333,27 @@ static inline int write_file(const char *path, const char *val)
 		ret = -errno;
 	close(fd);
 	return ret;
+}
+
+/* A /proc/meminfo value in kB after folding the per-cpu counters, or -1. */
+static inline long meminfo_kb(const char *key)
+{
+	char line[256];
+	long val = -1;
+	size_t klen = strlen(key);
+	FILE *f;
+
+	write_file("/proc/sys/vm/stat_refresh", "1");
+	f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			val = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return val;
 }
 
 /* Set or read a tether.ko parameter (the tests run as root in the VM). */

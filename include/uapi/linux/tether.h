@@ -805,9 +805,17 @@ enum {
  * @TETHER_SOURCE_PATTERN: a built-in read-only source of
  *	TETHER_PATTERN_SIZE bytes whose byte at offset o is
  *	TETHER_PATTERN_BYTE(o), so any part of it can be checked.
+ * @TETHER_SOURCE_SECTION: a section (TETHER_IOC_SECTION_CREATE/OPEN),
+ *	named by a section descriptor in @source_fd; its size is the section's
+ *	length. The request holds the section from submit until it is
+ *	collected, so the descriptor may be closed meanwhile. The data is what
+ *	the section's views see at the time of the transfer (its page cache;
+ *	holes read as zeros). A file-backed section whose file was truncated
+ *	below the range since submit fails the request with EIO.
  */
 enum tether_source_type {
 	TETHER_SOURCE_PATTERN = 1,
+	TETHER_SOURCE_SECTION = 2,
 };
 
 #define TETHER_PATTERN_SIZE (1ULL << 40)
@@ -833,8 +841,8 @@ enum tether_request_flags {
  * @size: (in) sizeof(struct tether_request_submit)
  * @flags: (in) enum tether_request_flags
  * @source: (in) enum tether_source_type
- * @source_fd: (in) the file descriptor of a source that is a file; 0 for
- *	TETHER_SOURCE_PATTERN
+ * @source_fd: (in) the section descriptor for TETHER_SOURCE_SECTION; 0
+ *	for TETHER_SOURCE_PATTERN
  * @source_offset: (in) where in the source to read from
  * @addr: (in) the user output buffer (any alignment)
  * @length: (in) bytes to read into it; [source_offset, source_offset +
@@ -852,7 +860,9 @@ enum tether_request_flags {
  *
  * - EINVAL: unknown @flags, TETHER_REQUEST_HOLD without
  *   TETHER_REQUEST_ASYNC, unknown @source, @source_fd not 0 for the
- *   pattern, @source_offset + @length beyond the end of the source,
+ *   pattern, @source_fd not an open section descriptor for a section
+ *   (EBADF is not used: a bad source is an invalid parameter),
+ *   @source_offset + @length beyond the end of the source,
  *   @addr + @length wraps around, @__reserved not 0.
  * - ENOBUFS: @length is 0.
  * - EFAULT: part of the buffer is not mapped, is mapped without write
@@ -866,7 +876,8 @@ enum tether_request_flags {
  *   max_pinned_bytes or (TETHER_REQUEST_HOLD, without CAP_IPC_LOCK)
  *   RLIMIT_MEMLOCK, or memory ran out.
  * - EINTR: a fatal signal arrived while locking or (synchronous) writing.
- * - a synchronous request returns the error its source reported.
+ * - a synchronous request returns the error its source reported (a
+ *   section: EIO when its file shrank, or the file system's read error).
  */
 struct tether_request_submit {
 	__u32 size;
