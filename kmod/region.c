@@ -261,6 +261,42 @@ static int tether_check_file_pins(struct tether_region *r)
 	return ret;
 }
 
+/**
+ * tether_pin_pages() - pin user pages of the current mm, in chunks
+ * @start: the first page's address
+ * @npages: how many pages
+ * @gup_flags: FOLL_* flags for pin_user_pages_fast()
+ * @pages: the array to fill, @npages long
+ * @npinned: pages of @pages already pinned; advanced as pages are pinned
+ *
+ * Stops early, with *@npinned telling what to unpin, on an error or a fatal
+ * signal. Used by securing and by requests.
+ *
+ * Return: 0 when all are pinned, -EINTR on a fatal signal, else the error
+ * of pin_user_pages_fast() (-EFAULT when it pinned nothing).
+ */
+int tether_pin_pages(unsigned long start, unsigned long npages,
+		     unsigned int gup_flags, struct page **pages,
+		     unsigned long *npinned)
+{
+	while (*npinned < npages) {
+		unsigned long addr = start + (*npinned << PAGE_SHIFT);
+		int chunk = min_t(unsigned long, npages - *npinned,
+				  TETHER_PIN_CHUNK);
+		int ret;
+
+		ret = pin_user_pages_fast(addr, chunk, gup_flags,
+					  pages + *npinned);
+		if (ret <= 0)
+			return ret ?: -EFAULT;
+		*npinned += ret;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+	return 0;
+}
+
 /* Pin all pages of @r, or none: a partial pin is unwound. */
 static int tether_pin(struct tether_region *r)
 {
@@ -270,27 +306,10 @@ static int tether_pin(struct tether_region *r)
 
 	if (r->flags & TETHER_SECURE_WRITE)
 		gup_flags |= FOLL_WRITE;
-	while (r->npinned < npages) {
-		unsigned long addr = r->start + (r->npinned << PAGE_SHIFT);
-		int chunk = min_t(unsigned long, npages - r->npinned, TETHER_PIN_CHUNK);
-
-		ret = pin_user_pages_fast(addr, chunk, gup_flags,
-					  r->pages + r->npinned);
-		if (ret <= 0) {
-			ret = ret ?: -EFAULT;
-			goto err;
-		}
-		r->npinned += ret;
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			goto err;
-		}
-		cond_resched();
-	}
-	return 0;
-
-err:
-	tether_unpin(r);
+	ret = tether_pin_pages(r->start, npages, gup_flags, r->pages,
+			       &r->npinned);
+	if (ret)
+		tether_unpin(r);
 	return ret;
 }
 

@@ -76,9 +76,6 @@
 
 #include "tether_private.h"
 
-/* pages pinned per pin_user_pages_fast() call */
-#define TETHER_REQ_PIN_CHUNK 512
-
 /* runs the transfers of asynchronous requests, for every context */
 static struct workqueue_struct *tether_req_wq;
 
@@ -184,34 +181,17 @@ static int tether_request_charge(struct tether_request *req)
 static int tether_request_lock(struct tether_request *req)
 {
 	unsigned int gup_flags = FOLL_WRITE;
-	unsigned long start = req->addr & PAGE_MASK;
 	int ret;
 
 	if (req->longterm)
 		gup_flags |= FOLL_LONGTERM;
-	while (req->npinned < req->npages) {
-		unsigned long addr = start + (req->npinned << PAGE_SHIFT);
-		int chunk = min_t(unsigned long, req->npages - req->npinned,
-				  TETHER_REQ_PIN_CHUNK);
-
-		ret = pin_user_pages_fast(addr, chunk, gup_flags,
-					  req->pages + req->npinned);
-		if (ret <= 0) {
-			/* a hole, no write access, PFN/I/O map, poison: EFAULT */
-			if (ret != -ENOMEM && ret != -EINTR)
-				ret = -EFAULT;
-			goto err;
-		}
-		req->npinned += ret;
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			goto err;
-		}
-		cond_resched();
-	}
-	return 0;
-
-err:
+	ret = tether_pin_pages(req->addr & PAGE_MASK, req->npages, gup_flags,
+			       req->pages, &req->npinned);
+	if (!ret)
+		return 0;
+	/* a hole, no write access, PFN/I/O map, poison: EFAULT */
+	if (ret != -ENOMEM && ret != -EINTR)
+		ret = -EFAULT;
 	tether_request_unpin(req);
 	return ret;
 }

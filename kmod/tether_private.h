@@ -198,6 +198,9 @@ int tether_release(struct tether_ucmd *ucmd);
 int tether_release_batch(struct tether_ucmd *ucmd);
 void tether_release_all(struct tether_ctx *ctx);
 void tether_release_work(struct work_struct *work);
+int tether_pin_pages(unsigned long start, unsigned long npages,
+		     unsigned int gup_flags, struct page **pages,
+		     unsigned long *npinned);
 
 /* ring.c */
 int tether_ring_alloc(struct tether_ctx *ctx, u32 entries, u32 max_regions);

@@ -513,21 +513,12 @@ static int child_with_pins(int how)
 TEST(exit_kill_exec_leave_no_pins)
 {
 	long long held = pins_held();
-	int how, status;
+	int how;
 
 	for (how = 0; how < 3; how++) {
-		pid_t pid = fork();
-
-		ASSERT_LE(0, pid);
-		if (pid == 0)
-			_exit(child_with_pins(how));
-		ASSERT_EQ(pid, waitpid(pid, &status, 0));
-		if (how == 1) {
-			ASSERT_TRUE(WIFSIGNALED(status));
-		} else {
-			ASSERT_TRUE(WIFEXITED(status));
-			ASSERT_EQ(0, WEXITSTATUS(status));
-		}
+		/* case 1 is killed by SIGKILL, the others exit */
+		ASSERT_TRUE(child_ends(child_with_pins, how, how == 1))
+			TH_LOG("case %d: the child failed", how);
 		ASSERT_EQ(held, pins_held()) TH_LOG("case %d leaked pins", how);
 	}
 }

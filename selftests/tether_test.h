@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
@@ -453,6 +454,26 @@ static inline pid_t fork_holder(int *release)
 	close(go[0]);
 	*release = go[1];
 	return pid;
+}
+
+/*
+ * Run @fn(@how) in a forked child and reap it. True when it ended as asked:
+ * killed by SIGKILL if @killed, else exited with status 0.
+ */
+static inline bool child_ends(int (*fn)(int how), int how, bool killed)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return false;
+	if (pid == 0)
+		_exit(fn(how));
+	if (waitpid(pid, &status, 0) != pid)
+		return false;
+	if (killed)
+		return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 #endif /* _TETHER_TEST_H */
