@@ -318,6 +318,28 @@ static int tether_fops_mmap(struct file *filp, struct vm_area_struct *vma)
 	return tether_ring_mmap(ctx, vma);
 }
 
+/*
+ * The owner's mm is exiting (exit_mmap(), after the interval notifiers have
+ * posted their TETHER_REASON_EXIT events), or the file is being closed
+ * (mmu_notifier_unregister()). Sleeping is allowed here but nothing needs
+ * it: queue the release.
+ */
+static void tether_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct tether_ctx *ctx = container_of(mn, struct tether_ctx, mn);
+
+	spin_lock(&ctx->lock);
+	if (!ctx->exiting) {
+		ctx->exiting = true;
+		schedule_work(&ctx->release_work);
+	}
+	spin_unlock(&ctx->lock);
+}
+
+static const struct mmu_notifier_ops tether_mm_ops = {
+	.release = tether_mm_release,
+};
+
 static int tether_fops_open(struct inode *inode, struct file *filp)
 {
 	struct tether_ctx *ctx;
@@ -346,6 +368,14 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	ctx->owner_pid = task_tgid_vnr(current);
 	get_task_comm(ctx->owner_comm, current);
 	ctx->mm = current->mm;
+	ctx->mn.ops = &tether_mm_ops;
+	/* takes its own mmgrab(), dropped by mmu_notifier_unregister() */
+	ret = mmu_notifier_register(&ctx->mn, ctx->mm);
+	if (ret) {
+		tether_ring_free(ctx);
+		kfree(ctx);
+		return ret;
+	}
 	mmgrab(ctx->mm);
 	filp->private_data = ctx;
 
@@ -363,9 +393,14 @@ static int tether_fops_release(struct inode *inode, struct file *filp)
 	list_del(&ctx->node);
 	mutex_unlock(&tether_ctx_list_lock);
 
-	tether_requests_close(ctx);
-	/* the exit-time release may be running: let it finish, then clean up */
+	/*
+	 * Unregistering runs ->release if exit_mmap() has not yet, which
+	 * queues the release work; whether queued by it or by the exit, let
+	 * it finish before anything is freed, then clean up what is left.
+	 */
+	mmu_notifier_unregister(&ctx->mn, ctx->mm);
 	cancel_work_sync(&ctx->release_work);
+	tether_requests_close(ctx);
 	tether_release_all(ctx);
 	xa_destroy(&ctx->regions);
 	ida_destroy(&ctx->slots);

@@ -129,15 +129,6 @@ static bool tether_invalidate(struct mmu_interval_notifier *mni,
 
 	spin_lock(&ctx->lock);
 	mmu_interval_set_seq(mni, cur_seq);
-	if (range->event == MMU_NOTIFY_RELEASE && !ctx->exiting) {
-		/*
-		 * The address space is going away. Whoever still holds the
-		 * file cannot use it (EPERM): release every range and pin
-		 * now rather than when the last holder closes it.
-		 */
-		ctx->exiting = true;
-		schedule_work(&ctx->release_work);
-	}
 	if (r->state == TETHER_REGION_ACTIVE) {
 		if (tether_changes_mapping(r, range, start, end, &reason)) {
 			r->state = TETHER_REGION_INVALIDATED;
@@ -546,9 +537,19 @@ int tether_release_batch(struct tether_ucmd *ucmd)
 	return ret ?: err;
 }
 
+/*
+ * The owner's address space went away (exit, exec) while the file stays
+ * open somewhere (a forked child, a socket peer, or just not closed yet).
+ * Nobody can use the ranges or requests any more (EPERM): release and
+ * cancel them now rather than when the last holder closes the file.
+ */
 void tether_release_work(struct work_struct *work)
 {
-	tether_release_all(container_of(work, struct tether_ctx, release_work));
+	struct tether_ctx *ctx = container_of(work, struct tether_ctx,
+					      release_work);
+
+	tether_requests_cancel_all(ctx);
+	tether_release_all(ctx);
 }
 
 /* Release every range (the owner's mm exited, or the file is closed). */

@@ -472,21 +472,15 @@ int tether_request_complete(struct tether_ucmd *ucmd)
 	return 0;
 }
 
-int tether_request_cancel(struct tether_ucmd *ucmd)
+/*
+ * Cancel @req. Called with ctx->lock held; drops it. A held or queued
+ * request completes now with -ECANCELED; a running one stops at its next
+ * page. Returns 0, or -EALREADY when it is complete or already cancelled.
+ */
+static int tether_request_cancel_unlock(struct tether_ctx *ctx,
+					struct tether_request *req)
+	__releases(&ctx->lock)
 {
-	struct tether_request_cancel *cmd = ucmd->cmd;
-	struct tether_ctx *ctx = ucmd->ctx;
-	struct tether_request *req;
-	int ret = 0;
-
-	if (cmd->flags)
-		return -EINVAL;
-	spin_lock(&ctx->lock);
-	req = tether_request_find(ctx, cmd->id);
-	if (IS_ERR(req)) {
-		spin_unlock(&ctx->lock);
-		return PTR_ERR(req);
-	}
 	switch (req->state) {
 	case TETHER_REQ_HELD:
 	case TETHER_REQ_QUEUED:
@@ -496,17 +490,33 @@ int tether_request_cancel(struct tether_ucmd *ucmd)
 		tether_request_end(req, -ECANCELED);
 		return 0;
 	case TETHER_REQ_RUNNING:
-		if (req->cancel)
-			ret = -EALREADY;
-		else
+		if (!req->cancel) {
 			WRITE_ONCE(req->cancel, true);
-		break;
+			spin_unlock(&ctx->lock);
+			return 0;
+		}
+		fallthrough;
 	default:
-		ret = -EALREADY;
-		break;
+		spin_unlock(&ctx->lock);
+		return -EALREADY;
 	}
-	spin_unlock(&ctx->lock);
-	return ret;
+}
+
+int tether_request_cancel(struct tether_ucmd *ucmd)
+{
+	struct tether_request_cancel *cmd = ucmd->cmd;
+	struct tether_ctx *ctx = ucmd->ctx;
+	struct tether_request *req;
+
+	if (cmd->flags)
+		return -EINVAL;
+	spin_lock(&ctx->lock);
+	req = tether_request_find(ctx, cmd->id);
+	if (IS_ERR(req)) {
+		spin_unlock(&ctx->lock);
+		return PTR_ERR(req);
+	}
+	return tether_request_cancel_unlock(ctx, req);
 }
 
 /* Is request @id complete, or gone? */
@@ -572,6 +582,24 @@ void tether_requests_init(struct tether_ctx *ctx, u32 max_requests,
 	init_waitqueue_head(&ctx->req_wq);
 	ctx->max_requests = max_requests;
 	ctx->max_req_pages = max_pages;
+}
+
+/*
+ * Cancel every outstanding request, from the release work once the owner's
+ * mm has exited; the file may stay open. Only this work and file release
+ * (which cancels the work first) remove requests then, so each @req stays
+ * valid here. Completed ones wait, holding no pages, for close. May sleep.
+ */
+void tether_requests_cancel_all(struct tether_ctx *ctx)
+{
+	struct tether_request *req;
+	unsigned long id;
+
+	xa_for_each(&ctx->requests, id, req) {
+		spin_lock(&ctx->lock);
+		tether_request_cancel_unlock(ctx, req);
+		cond_resched();
+	}
 }
 
 /* Cancel and free every request (the file is being closed). May sleep. */

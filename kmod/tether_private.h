@@ -39,14 +39,17 @@ struct tether_ev_stats {
  * is allocated and no user memory is touched under it.
  * The @regions xarray and the @slots ida lock themselves; limits and the
  * counters that change outside the notifier are atomics. @release_work
- * and file release are the only ones left to touch @regions once @mm has
- * exited (every ioctl from another mm gets EPERM).
+ * and file release are the only ones left to touch @regions and
+ * @requests once @mm has exited (every ioctl from another mm gets EPERM);
+ * file release cancels @release_work before it frees anything.
  * Requests: @lock -> the @requests xarray's own lock. Request states and
  * @req_queue change only under @lock; pages are unpinned outside it.
  */
 struct tether_ctx {
 	/* the opener's mm, held with mmgrab() (not mmget()) for the file's life */
 	struct mm_struct *mm;
+	/* on @mm for the file's life: its ->release queues @release_work */
+	struct mmu_notifier mn;
 	pid_t owner_pid;
 	char owner_comm[TASK_COMM_LEN];
 	/* on tether_ctx_list, under tether_ctx_list_lock (debugfs) */
@@ -72,7 +75,6 @@ struct tether_ctx {
 	 * request states, @req_queue, @req_closing
 	 */
 	spinlock_t lock;
-	bool exiting;
 	u64 next_gen;
 	u64 prod;
 	u64 seq;
@@ -80,7 +82,9 @@ struct tether_ctx {
 	u64 dropped_since_overflow;
 	struct tether_ev_stats ev;
 
-	/* releases every range once @mm exits (queued by the notifier) */
+	/* set (under @lock) once @mm is exiting */
+	bool exiting;
+	/* releases every range and cancels every request once @mm exits */
 	struct work_struct release_work;
 
 	/* requests (request.c) */
@@ -226,6 +230,7 @@ int tether_request_wait(struct tether_ucmd *ucmd);
 void tether_requests_init(struct tether_ctx *ctx, u32 max_requests,
 			  u64 max_pages);
 void tether_requests_close(struct tether_ctx *ctx);
+void tether_requests_cancel_all(struct tether_ctx *ctx);
 int tether_request_module_init(void);
 void tether_request_module_exit(void);
 

@@ -1318,6 +1318,51 @@ TEST_F_TIMEOUT(req, exit_and_kill_release_requests, 300)
 	}
 }
 
+/*
+ * The owner exits while another process holds its context (passed over a
+ * unix socket): nobody can use the requests any more, so the module
+ * cancels them and drops their pins by itself, without waiting for the
+ * file to be closed.
+ */
+TEST_F_TIMEOUT(req, owner_exit_releases_requests_of_a_held_file, 300)
+{
+	long long held = pins_held();
+	int sv[2], fd, i;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	if (fork() == 0) {
+		size_t ps = page_size();
+		unsigned char *p = map_anon(64 * ps);
+		struct tctx t;
+
+		close(sv[0]);
+		if (p == MAP_FAILED || tctx_open(&t))
+			_exit(40);
+		for (i = 0; i < 64; i++)
+			if (tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+				    p + i * ps, ps, 0, 0, NULL))
+				_exit(41);
+		if (send_fd(sv[1], t.fd))
+			_exit(42);
+		/* exit once the parent has seen the pins (it closes sv[0]) */
+		_exit(read(sv[1], &i, 1) == 0 ? 0 : 43);
+	}
+	close(sv[1]);
+	fd = recv_fd(sv[0]);
+	ASSERT_LE(0, fd);
+	ASSERT_GE(pins_held(), held + 64);
+	close(sv[0]);
+	ASSERT_LE(0, wait(&i));
+	ASSERT_TRUE(WIFEXITED(i) && WEXITSTATUS(i) == 0);
+	/* from a work item: give it a moment */
+	for (i = 0; i < 200 && pins_held() != held; i++)
+		usleep(50 * 1000);
+	ASSERT_EQ(held, pins_held());
+	/* the holder still cannot act on the context */
+	ASSERT_EQ(-EPERM, tcancel(fd, 1));
+	ASSERT_EQ(0, close(fd));
+}
+
 /* Does the loaded module have requests? */
 static int have_requests(void)
 {

@@ -768,7 +768,8 @@ struct tether_section_info {
  * for it (EPERM otherwise, also for a process sharing its address space);
  * any thread of that process may. Closing the context cancels every
  * outstanding request, waits for a transfer in progress to stop, and
- * unpins everything; so does the owner's exit.
+ * unpins everything; so does the owner's exit (or exec), even while another
+ * process still holds the file.
  *
  * Limits (module parameters, fixed when the context is opened): at most
  * max_requests outstanding requests (ENOSPC), and at most max_request_mb
