@@ -838,7 +838,7 @@ TEST_F_TIMEOUT(cache, eight_threads_thirty_seconds, 300)
 {
 	if (variant->unsafe)
 		SKIP(return, "the negative control's failures are random here");
-	run_threads(_metadata, self, 30);
+	run_threads(_metadata, self, tether_count(30, 10));
 }
 
 /*
@@ -854,7 +854,7 @@ TEST_F_TIMEOUT(cache, eight_threads_small_cache, 300)
 	if (variant->unsafe)
 		SKIP(return, "the negative control's failures are random here");
 	ASSERT_NE(NULL, replace_cache(self, &attr));
-	run_threads(_metadata, self, 15);
+	run_threads(_metadata, self, tether_count(15, 8));
 	ASSERT_LT(0, cstats(self->cache).uncached);
 }
 
@@ -885,6 +885,7 @@ static void run_threads(struct __test_metadata *_metadata, FIXTURE_DATA(cache) *
 		ts[i].stop = &stop;
 		ts[i].seed = i + 1;
 	}
+	TH_LOG("running for %d s", secs);
 	for (i = 0; i < 8; i++)
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, thread_body, &ts[i]));
 	sleep(secs);

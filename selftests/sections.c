@@ -1254,6 +1254,7 @@ TEST_F_TIMEOUT(sec, close_early_then_release, 120)
 TEST_F_TIMEOUT(sec, no_leak_1000_cycles, 900)
 {
 	static struct slab_count before[MAX_CACHES], after[MAX_CACHES];
+	const long cycles = 1000;
 	long shmem0, shmem1, files0, files1;
 	int nb, na, i, j, fds0;
 
@@ -1285,7 +1286,7 @@ TEST_F_TIMEOUT(sec, no_leak_1000_cycles, 900)
 	files0 = files_allocated();
 	fds0 = fds_open();
 
-	for (i = 0; i < 1000; i++)
+	for (i = 0; i < cycles; i++)
 		CYCLE(i);
 #undef CYCLE
 
@@ -1295,19 +1296,19 @@ TEST_F_TIMEOUT(sec, no_leak_1000_cycles, 900)
 	files1 = files_allocated();
 	na = read_slabs(after, MAX_CACHES);
 	ASSERT_LT(0, na);
-	/* one page a cycle is 4000 kB; the per-cpu slack is far smaller */
-	ASSERT_LT(shmem1 - shmem0, 1024)
-		TH_LOG("Shmem grew by %ld kB over 1000 cycles", shmem1 - shmem0);
-	/* two files a cycle would be 2000; percpu_counter slack is < 100 */
-	ASSERT_LT(files1 - files0, 200)
+	/* a page a cycle is 4 kB a cycle; the per-cpu slack is far smaller */
+	ASSERT_LT(shmem1 - shmem0, cycles)
+		TH_LOG("Shmem grew by %ld kB over %ld cycles", shmem1 - shmem0, cycles);
+	/* a file a cycle would be @cycles; percpu_counter slack is < 100 */
+	ASSERT_LT(files1 - files0, 100 + cycles / 10)
 		TH_LOG("allocated files grew by %ld", files1 - files0);
 	for (j = 0; j < na; j++) {
 		long grew = after[j].active -
 			    slab_active(before, nb, after[j].name);
 
-		EXPECT_LT(grew, 500)
-			TH_LOG("slab %s grew by %ld objects over 1000 cycles",
-			       after[j].name, grew);
+		EXPECT_LT(grew, cycles / 2)
+			TH_LOG("slab %s grew by %ld objects over %ld cycles",
+			       after[j].name, grew, cycles);
 	}
 }
 
@@ -1454,7 +1455,13 @@ TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
 			fd = -1;
 			ret = munmap(p, 4 * page_size());
 			fail_slab(false);
-			ASSERT_EQ(0, ret);
+			if (ret) {
+				/* the core's maple tree allocations may fail */
+				ASSERT_EQ(ENOMEM, errno)
+					TH_LOG("munmap: %s", strerror(errno));
+				failures++;
+				ASSERT_EQ(0, munmap(p, 4 * page_size()));
+			}
 		}
 		if (fd >= 0)
 			close(fd);

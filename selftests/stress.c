@@ -25,7 +25,6 @@
 #include "tether_test.h"
 
 #define WORKERS 8
-#define SECONDS 30
 #define MAX_HANDLES (1 << 21)
 #define ARENA_PAGES 64
 
@@ -233,6 +232,7 @@ TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
 	struct tether_secure stop_s;
 	struct tether_stats kst;
 	struct stress *st;
+	long seconds = tether_count(30, 15);
 	uint64_t h, ones = 0;
 	int i;
 
@@ -253,7 +253,8 @@ TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
 	ASSERT_EQ(0, pthread_create(&ch, NULL, chaos, st));
 	for (i = 0; i < WORKERS; i++)
 		ASSERT_EQ(0, pthread_create(&workers[i], NULL, worker, st));
-	sleep(SECONDS);
+	TH_LOG("running for %ld s", seconds);
+	sleep(seconds);
 	atomic_store(&st->stop, 1);
 	for (i = 0; i < WORKERS; i++)
 		pthread_join(workers[i], NULL);
@@ -289,7 +290,7 @@ TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
 	ASSERT_EQ(kst.invalidated, kst.events);
 	ASSERT_EQ(ones, atomic_load(&st->events_read));
 	/* enough work to mean something, on any kernel (debug is slower) */
-	ASSERT_LT(1000 / timeout_scale(), atomic_load(&st->secures));
+	ASSERT_LT(1000 / timeout_scale() * seconds / 30, atomic_load(&st->secures));
 	ASSERT_EQ(1, kst.regions); /* the stop range */
 	tctx_close(&st->t);
 	free(st);
