@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -118,28 +119,42 @@ static void op_valid(void *arg)
 		exit(1);
 }
 
+/* one per thread, each on its own cache line */
 struct hitter {
 	pthread_t th;
 	struct tether_cache *cache;
+	struct tether_context *ctx;	/* validity checks instead of hits */
+	struct tether_range range;
 	char *buf;
 	atomic_int *go;
 	double secs;
 	unsigned long ops;
-};
+	int cpu;
+} __attribute__((aligned(64)));
 
 static void *hit_loop(void *arg)
 {
 	struct hitter *h = arg;
+	cpu_set_t set;
 	double t0;
 
+	/* one thread per CPU first, so that 2 threads on 2 CPUs use both */
+	CPU_ZERO(&set);
+	CPU_SET(h->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	while (!atomic_load(h->go))
 		;
 	t0 = now();
 	do {
 		for (int i = 0; i < 256; i++) {
-			struct tether_mr *mr = tether_cache_get(h->cache, h->buf, 4096,
-								IBV_ACCESS_LOCAL_WRITE);
+			struct tether_mr *mr;
 
+			if (h->ctx) {
+				if (!tether_range_valid(h->ctx, &h->range))
+					exit(1);
+				continue;
+			}
+			mr = tether_cache_get(h->cache, h->buf, 4096, IBV_ACCESS_LOCAL_WRITE);
 			if (!mr)
 				exit(1);
 			tether_cache_put(h->cache, mr);
@@ -149,19 +164,35 @@ static void *hit_loop(void *arg)
 	return NULL;
 }
 
-/* Millions of hits per second with @n threads (own buffers, or one shared). */
-static double hits_mops(struct tether_cache *cache, char *bufs, int n, bool shared,
+/*
+ * Thread @i's own 4 KiB buffer: past the first MiB, which the single-thread
+ * runs leave registered as one entry, so that each thread hits its own entry.
+ */
+static char *own_buffer(char *bufs, int i)
+{
+	return bufs + (1 << 20) + i * 65536;
+}
+
+/*
+ * Millions of hits per second with @n threads (own buffers, or one shared),
+ * or with @valid, of validity checks of one range (a load and a compare: what
+ * the machine gives to work that shares nothing).
+ */
+static double hits_mops(struct op *o, char *bufs, int n, bool shared, bool valid,
 			double secs)
 {
-	struct hitter h[16];
+	static struct hitter h[16];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	atomic_int go = 0;
 	unsigned long total = 0;
 	double t0;
 	int i;
 
 	for (i = 0; i < n; i++) {
-		h[i] = (struct hitter) { .cache = cache, .go = &go, .secs = secs,
-					 .buf = bufs + (shared ? 0 : i * 65536) };
+		h[i] = (struct hitter) { .cache = o->cache, .go = &go, .secs = secs,
+					 .buf = shared ? bufs : own_buffer(bufs, i),
+					 .ctx = valid ? o->ctx : NULL, .range = o->range,
+					 .cpu = ncpu > 0 ? i % ncpu : 0 };
 		pthread_create(&h[i].th, NULL, hit_loop, &h[i]);
 	}
 	t0 = now();
@@ -218,23 +249,27 @@ int main(int argc, char **argv)
 		printf("%10zu %18.0f %14.0f %18.0f %15.0fx\n", sizes[i], reg, hit, miss,
 		       reg / hit);
 	}
-	if (tether_secure(o.ctx, bufs, 4096, 0, 0, &o.range) == 0) {
-		printf("\nvalidity check (tether_range_valid, one load): %.1f ns\n",
-		       per_op(secs, op_valid, &o));
-		tether_release(o.ctx, o.range.handle);
+	if (tether_secure(o.ctx, bufs, 4096, 0, 0, &o.range)) {
+		perror("tether-cache-bench: tether_secure");
+		return 1;
 	}
+	printf("\nvalidity check (tether_range_valid, one load): %.1f ns\n",
+	       per_op(secs, op_valid, &o));
 
 	printf("\ncache hits from several threads, millions per second (%ld CPUs)\n",
 	       sysconf(_SC_NPROCESSORS_ONLN));
-	printf("%8s %20s %16s %20s\n", "threads", "own buffers", "per thread", "one shared buffer");
+	printf("%8s %14s %12s %14s %20s\n", "threads", "own buffers", "per thread",
+	       "shared buffer", "validity checks");
 	for (i = 0; i < 16; i++)
-		op_hit(&(struct op) { .cache = o.cache, .buf = bufs + i * 65536, .len = 4096 });
+		op_hit(&(struct op) { .cache = o.cache, .buf = own_buffer(bufs, i), .len = 4096 });
 	for (int n = 1; n <= 8; n *= 2) {
-		double own = hits_mops(o.cache, bufs, n, false, secs);
-		double one = hits_mops(o.cache, bufs, n, true, secs);
+		double own = hits_mops(&o, bufs, n, false, false, secs);
+		double one = hits_mops(&o, bufs, n, true, false, secs);
+		double val = hits_mops(&o, bufs, n, false, true, secs);
 
-		printf("%8d %20.2f %16.2f %20.2f\n", n, own, own / n, one);
+		printf("%8d %14.2f %12.2f %14.2f %20.2f\n", n, own, own / n, one, val);
 	}
+	tether_release(o.ctx, o.range.handle);
 	tether_cache_print_stats(o.cache, stdout);
 	tether_cache_destroy(o.cache);
 	tether_close(o.ctx);
