@@ -20,13 +20,13 @@ static int tether_contexts_show(struct seq_file *m, void *unused)
 	struct tether_ctx *ctx;
 	struct tether_ev_stats ev;
 
-	seq_puts(m, "pid comm regions pinned_pages secured released invalidated events dropped overflows kept retries requests request_pages\n");
+	seq_puts(m, "pid comm regions pinned_pages secured released invalidated events dropped overflows kept retries requests request_pages unmap clear protection migrate exit other\n");
 	mutex_lock(&tether_ctx_list_lock);
 	list_for_each_entry(ctx, &tether_ctx_list, node) {
 		spin_lock(&ctx->lock);
 		ev = ctx->ev;
 		spin_unlock(&ctx->lock);
-		seq_printf(m, "%d %s %lld %lld %lld %lld %llu %llu %llu %llu %llu %lld %lld %lld\n",
+		seq_printf(m, "%d %s %lld %lld %lld %lld %llu %llu %llu %llu %llu %lld %lld %lld %llu %llu %llu %llu %llu %llu\n",
 			   ctx->owner_pid, ctx->owner_comm,
 			   atomic64_read(&ctx->nr_regions),
 			   atomic64_read(&ctx->pinned_pages),
@@ -35,7 +35,13 @@ static int tether_contexts_show(struct seq_file *m, void *unused)
 			   ev.invalidated, ev.events, ev.dropped, ev.overflows,
 			   ev.kept, atomic64_read(&ctx->retries),
 			   atomic64_read(&ctx->nr_requests),
-			   atomic64_read(&ctx->req_pages));
+			   atomic64_read(&ctx->req_pages),
+			   ev.by_reason[TETHER_REASON_UNMAP],
+			   ev.by_reason[TETHER_REASON_CLEAR],
+			   ev.by_reason[TETHER_REASON_PROTECTION],
+			   ev.by_reason[TETHER_REASON_MIGRATE],
+			   ev.by_reason[TETHER_REASON_EXIT],
+			   ev.by_reason[TETHER_REASON_OTHER]);
 	}
 	mutex_unlock(&tether_ctx_list_lock);
 	return 0;

@@ -134,6 +134,7 @@ static bool tether_invalidate(struct mmu_interval_notifier *mni,
 			r->state = TETHER_REGION_INVALIDATED;
 			WRITE_ONCE(ctx->validity[r->slot], 0);
 			ctx->ev.invalidated++;
+			ctx->ev.by_reason[reason]++;
 			ev = (struct tether_event) {
 				.type = TETHER_EVENT_INVALIDATE,
 				.reason = reason,

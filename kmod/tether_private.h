@@ -25,6 +25,8 @@ struct tether_ev_stats {
 	u64 dropped;
 	u64 overflows;
 	u64 kept;
+	/* invalidations by reason, indexed by TETHER_REASON_* (debugfs) */
+	u64 by_reason[TETHER_REASON_OTHER + 1];
 };
 
 /*

@@ -6,6 +6,8 @@
  * ranges and pins (close, exit, exec, kill), checked through the kernel's own
  * views: /proc/self/status VmPin, /proc/vmstat pin counters, debugfs.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/resource.h>
@@ -564,6 +566,129 @@ TEST(exit_reported_released_and_debugfs_view)
 	close(fd);
 	close(sv[0]);
 	ASSERT_EQ(-1, debugfs_line(pid, line, sizeof(line)));
+}
+
+#ifndef SYS_process_mrelease
+#define SYS_process_mrelease 448
+#endif
+
+static void *sleep_forever(void *unused)
+{
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * A child that secures 64 unpinned pages, passes its context to the parent
+ * over @sock and waits, with 16 threads that a SIGKILL must end too. It runs
+ * as SCHED_IDLE on the parent's CPU, so that once killed it gets to exit
+ * only when the parent sleeps.
+ */
+static int oom_victim(int sock)
+{
+	struct sched_param idle = { 0 };
+	size_t len = 64 * page_size();
+	struct tether_secure s;
+	pthread_t th;
+	struct tctx t;
+	char *buf;
+	int i;
+
+	if (sched_setscheduler(0, SCHED_IDLE, &idle))
+		return 49;
+	buf = map_anon(len);
+	if (buf == MAP_FAILED || tctx_open(&t))
+		return 50;
+	memset(buf, 7, len);
+	if (tsecure(&t, buf, len, 0, 1, &s))
+		return 51;
+	for (i = 0; i < 16; i++)
+		if (pthread_create(&th, NULL, sleep_forever, NULL))
+			return 52;
+	if (send_fd(sock, t.fd))
+		return 53;
+	for (;;)
+		pause();
+}
+
+/*
+ * The OOM reaper's path: process_mrelease(), which userspace OOM killers
+ * (systemd-oomd, lmkd) call on a process they killed, reaps its anonymous
+ * memory with the same __oom_reap_task_mm() as the kernel's OOM reaper,
+ * through a non-blockable notifier call, before the victim's own exit_mmap().
+ * The victim's secured range gets exactly one event: UNMAP when the reaper
+ * got there first, EXIT when the exit did (the victim is made slow to die,
+ * but the exit may still win now and then). The reaper must win at least
+ * once in a few tries. The victim's context is held by this process; its
+ * per-reason counters are read from debugfs.
+ */
+TEST(oom_reaper_reported)
+{
+	unsigned long long regions, inval, events, why[6];
+	int tries, reaped = 0, exited = 0;
+	long long held = pins_held();
+	cpu_set_t all, one;
+	char line[512];
+
+	if (access("/sys/kernel/debug/tether/contexts", R_OK))
+		SKIP(return, "debugfs not mounted");
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(all), &all));
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+	for (tries = 0; tries < 10 && !reaped; tries++) {
+		int sv[2], fd, pidfd, status, i, ret, mrerr;
+		pid_t pid;
+
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			close(sv[0]);
+			_exit(oom_victim(sv[1]));
+		}
+		close(sv[1]);
+		fd = recv_fd(sv[0]);
+		ASSERT_LE(0, fd) TH_LOG("the victim failed to set up");
+		pidfd = syscall(SYS_pidfd_open, pid, 0);
+		ASSERT_LE(0, pidfd);
+		ASSERT_EQ(0, kill(pid, SIGKILL));
+		ret = syscall(SYS_process_mrelease, pidfd, 0);
+		mrerr = ret ? errno : 0;
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		/* the release work frees the range once the mm is gone */
+		for (i = 0; i < 200; i++) {
+			ASSERT_EQ(0, debugfs_line(pid, line, sizeof(line)));
+			ASSERT_EQ(9, sscanf(line, "%*d %*s %llu %*u %*u %*u %llu %llu"
+					     " %*u %*u %*u %*u %*u %*u"
+					     " %llu %llu %llu %llu %llu %llu",
+					     &regions, &inval, &events, &why[0], &why[1],
+					     &why[2], &why[3], &why[4], &why[5]))
+				TH_LOG("debugfs: %s", line);
+			if (!regions)
+				break;
+			usleep(50 * 1000);
+		}
+		ASSERT_EQ(0, regions);
+		ASSERT_EQ(1, inval) TH_LOG("debugfs: %s", line);
+		ASSERT_EQ(1, events);
+		/* UNMAP (the reaper) or EXIT, nothing else */
+		ASSERT_EQ(1, why[0] + why[4]) TH_LOG("debugfs: %s", line);
+		reaped += why[0];
+		exited += why[4];
+		TH_LOG("try %d: process_mrelease: %s, event %s", tries,
+		       mrerr ? strerror(mrerr) : "ok", why[0] ? "UNMAP" : "EXIT");
+		close(pidfd);
+		close(fd);
+		close(sv[0]);
+		ASSERT_EQ(-1, debugfs_line(pid, line, sizeof(line)));
+	}
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(all), &all));
+	ASSERT_LT(0, reaped) TH_LOG("the exit won all %d races with process_mrelease()",
+				    exited);
+	ASSERT_EQ(held, pins_held());
 }
 
 /*
