@@ -508,12 +508,44 @@ static int debugfs_line(pid_t pid, char *line, size_t len)
 	return found;
 }
 
+/* A context's debugfs columns (kmod/debugfs.c), the ones the tests read. */
+struct dbg_ctx {
+	char line[512];
+	unsigned long long regions, pinned, secured, released, inval, events;
+	/* invalidations by reason */
+	unsigned long long unmap, clear, protection, migrate, exit, other;
+};
+
+/*
+ * Wait (10 s at most) until the context of @pid, whose owner has exited,
+ * holds no range any more (the module releases them from a work item), and
+ * read its columns: 0, or -1 when its line is missing or malformed.
+ */
+static int debugfs_released(pid_t pid, struct dbg_ctx *d)
+{
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (debugfs_line(pid, d->line, sizeof(d->line)) ||
+		    sscanf(d->line, "%*d %*s %llu %llu %llu %llu %llu %llu"
+			   " %*u %*u %*u %*u %*u %*u"
+			   " %llu %llu %llu %llu %llu %llu",
+			   &d->regions, &d->pinned, &d->secured, &d->released,
+			   &d->inval, &d->events, &d->unmap, &d->clear,
+			   &d->protection, &d->migrate, &d->exit, &d->other) != 12)
+			return -1;
+		if (!d->regions)
+			break;
+		usleep(50 * 1000);
+	}
+	return 0;
+}
+
 TEST(exit_reported_released_and_debugfs_view)
 {
-	unsigned long long regions, pinned, secured, released, inval, events;
 	long long held = pins_held();
-	int sv[2], fd, status, i;
-	char line[512], comm[64];
+	int sv[2], fd, status;
+	struct dbg_ctx d;
 	pid_t pid;
 
 	if (access("/sys/kernel/debug/tether/contexts", R_OK))
@@ -548,24 +580,18 @@ TEST(exit_reported_released_and_debugfs_view)
 	 * released them and their pins by itself although this process still
 	 * holds the file (from a work item: wait for it).
 	 */
-	for (i = 0; i < 100; i++) {
-		ASSERT_EQ(0, debugfs_line(pid, line, sizeof(line)));
-		ASSERT_EQ(7, sscanf(line, "%*d %63s %llu %llu %llu %llu %llu %llu", comm,
-				    &regions, &pinned, &secured, &released, &inval, &events));
-		if (!regions)
-			break;
-		usleep(50 * 1000);
-	}
-	ASSERT_EQ(0, regions);
-	ASSERT_EQ(0, pinned);
-	ASSERT_EQ(3, secured);
-	ASSERT_EQ(3, released);
-	ASSERT_EQ(3, inval);
-	ASSERT_EQ(3, events);
+	ASSERT_EQ(0, debugfs_released(pid, &d)) TH_LOG("debugfs: %s", d.line);
+	ASSERT_EQ(0, d.regions);
+	ASSERT_EQ(0, d.pinned);
+	ASSERT_EQ(3, d.secured);
+	ASSERT_EQ(3, d.released);
+	ASSERT_EQ(3, d.inval);
+	ASSERT_EQ(3, d.events);
+	ASSERT_EQ(3, d.exit);
 	ASSERT_EQ(held, pins_held());
 	close(fd);
 	close(sv[0]);
-	ASSERT_EQ(-1, debugfs_line(pid, line, sizeof(line)));
+	ASSERT_EQ(-1, debugfs_line(pid, d.line, sizeof(d.line)));
 }
 
 #ifndef SYS_process_mrelease
@@ -625,11 +651,10 @@ static int oom_victim(int sock)
  */
 TEST(oom_reaper_reported)
 {
-	unsigned long long regions, inval, events, why[6];
 	int tries, reaped = 0, exited = 0;
 	long long held = pins_held();
 	cpu_set_t all, one;
-	char line[512];
+	struct dbg_ctx d;
 
 	if (access("/sys/kernel/debug/tether/contexts", R_OK))
 		SKIP(return, "debugfs not mounted");
@@ -638,7 +663,7 @@ TEST(oom_reaper_reported)
 	CPU_SET(sched_getcpu(), &one);
 	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
 	for (tries = 0; tries < 10 && !reaped; tries++) {
-		int sv[2], fd, pidfd, status, i, ret, mrerr;
+		int sv[2], fd, pidfd, status, ret, mrerr;
 		pid_t pid;
 
 		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
@@ -659,31 +684,20 @@ TEST(oom_reaper_reported)
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));
 		ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 		/* the release work frees the range once the mm is gone */
-		for (i = 0; i < 200; i++) {
-			ASSERT_EQ(0, debugfs_line(pid, line, sizeof(line)));
-			ASSERT_EQ(9, sscanf(line, "%*d %*s %llu %*u %*u %*u %llu %llu"
-					     " %*u %*u %*u %*u %*u %*u"
-					     " %llu %llu %llu %llu %llu %llu",
-					     &regions, &inval, &events, &why[0], &why[1],
-					     &why[2], &why[3], &why[4], &why[5]))
-				TH_LOG("debugfs: %s", line);
-			if (!regions)
-				break;
-			usleep(50 * 1000);
-		}
-		ASSERT_EQ(0, regions);
-		ASSERT_EQ(1, inval) TH_LOG("debugfs: %s", line);
-		ASSERT_EQ(1, events);
+		ASSERT_EQ(0, debugfs_released(pid, &d)) TH_LOG("debugfs: %s", d.line);
+		ASSERT_EQ(0, d.regions);
+		ASSERT_EQ(1, d.inval) TH_LOG("debugfs: %s", d.line);
+		ASSERT_EQ(1, d.events);
 		/* UNMAP (the reaper) or EXIT, nothing else */
-		ASSERT_EQ(1, why[0] + why[4]) TH_LOG("debugfs: %s", line);
-		reaped += why[0];
-		exited += why[4];
+		ASSERT_EQ(1, d.unmap + d.exit) TH_LOG("debugfs: %s", d.line);
+		reaped += d.unmap;
+		exited += d.exit;
 		TH_LOG("try %d: process_mrelease: %s, event %s", tries,
-		       mrerr ? strerror(mrerr) : "ok", why[0] ? "UNMAP" : "EXIT");
+		       mrerr ? strerror(mrerr) : "ok", d.unmap ? "UNMAP" : "EXIT");
 		close(pidfd);
 		close(fd);
 		close(sv[0]);
-		ASSERT_EQ(-1, debugfs_line(pid, line, sizeof(line)));
+		ASSERT_EQ(-1, debugfs_line(pid, d.line, sizeof(d.line)));
 	}
 	ASSERT_EQ(0, sched_setaffinity(0, sizeof(all), &all));
 	ASSERT_LT(0, reaped) TH_LOG("the exit won all %d races with process_mrelease()",
