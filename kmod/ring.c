@@ -147,7 +147,6 @@ void tether_ring_post(struct tether_ctx *ctx, struct tether_event *ev)
 		ev = &marker;
 		ctx->overflowed = true;
 		ctx->ev.overflows++;
-		WRITE_ONCE(ctx->hdr->overflowed, 1);
 		ctx->ev.dropped++;
 		ctx->dropped_since_overflow = 1;
 		WRITE_ONCE(ctx->hdr->dropped, ctx->ev.dropped);
@@ -158,6 +157,14 @@ void tether_ring_post(struct tether_ctx *ctx, struct tether_event *ev)
 	ctx->ev.events++;
 	/* pairs with the owner's acquire load of producer before it reads records */
 	smp_store_release(&ctx->hdr->producer, ctx->prod);
+	if (ev == &marker) {
+		/*
+		 * Pairs with the owner's acquire load of overflowed: seeing
+		 * it set, the owner also sees the marker published above
+		 * (stopped == overflowed with nothing left to consume).
+		 */
+		smp_store_release(&ctx->hdr->overflowed, 1);
+	}
 	return;
 
 overflow_no_room:

@@ -384,7 +384,9 @@ struct tether_event {
  * @events_offset: byte offset of the records from the start of the area
  * @validity_offset: byte offset of the validity table
  * @validity_entries: number of words in the validity table
- * @overflowed: 1 while the ring is stopped after an overflow, else 0
+ * @overflowed: 1 while the ring is stopped after an overflow, else 0;
+ *   set with a release store after the overflow marker's @producer, so an
+ *   acquire load that sees 1 also sees the marker
  */
 struct tether_ring_header {
 	__aligned_u64 producer;
