@@ -13,6 +13,7 @@ static const struct {
 	{ TETHER_FEATURE_INFO, "info" },
 	{ TETHER_FEATURE_SECURE, "secure" },
 	{ TETHER_FEATURE_SECTION, "section" },
+	{ TETHER_FEATURE_REQUEST, "request" },
 };
 
 int main(void)
