@@ -113,6 +113,9 @@ struct tether_cache {
 	uint64_t nentries;
 	uint64_t nbytes;
 	uint64_t uncached_out;	/* uncached registrations not yet put */
+	/* retired, but ibv_dereg_mr() failed: retried by flush and destroy */
+	struct tcache_entry *stuck;
+	uint64_t nstuck;
 	uint64_t clock;		/* read by hits without the lock */
 	struct tether_cache_stats st;	/* but hits and the live counts */
 
@@ -269,7 +272,9 @@ static bool tcache_serves(const struct tether_cache *c, struct tcache_entry *e,
 {
 	struct tcache_query q = { .c = c, .access = access };
 
-	return e->node.start <= a && e->node.end >= b &&
+	/* the index writes the bounds atomically; the acquire in tryget orders these */
+	return __atomic_load_n(&e->node.start, __ATOMIC_RELAXED) <= a &&
+	       __atomic_load_n(&e->node.end, __ATOMIC_RELAXED) >= b &&
 	       (__atomic_load_n(&e->state, __ATOMIC_SEQ_CST) & TCACHE_INDEXED) &&
 	       tcache_usable(&e->node, &q);
 }
@@ -289,10 +294,42 @@ static int tcache_retire(struct tether_cache *c, struct tcache_entry *e)
 	c->nbytes -= e->pub.length;
 	/* libibverbs returns 0 or an errno value */
 	ret = -ibv_dereg_mr(e->pub.mr);
+	if (ret) {
+		/*
+		 * Still registered (a memory window bound to it, say): the
+		 * device may still use it, so it keeps its range too. Out of
+		 * the index already; refs stays TCACHE_DEAD.
+		 */
+		e->next = c->stuck;
+		c->stuck = e;
+		c->nstuck++;
+		return ret;
+	}
 	if (tcache_safe(c))
 		tether_release(c->ctx, e->range.handle);
 	tcache_free(c, e);
-	return ret;
+	return 0;
+}
+
+/* Deregister again what failed to before; the number that went now. */
+static int tcache_retry_stuck(struct tether_cache *c)
+{
+	struct tcache_entry **p = &c->stuck, *e;
+	int n = 0;
+
+	while ((e = *p)) {
+		if (ibv_dereg_mr(e->pub.mr)) {
+			p = &e->next;
+			continue;
+		}
+		*p = e->next;
+		c->nstuck--;
+		if (tcache_safe(c))
+			tether_release(c->ctx, e->range.handle);
+		tcache_free(c, e);
+		n++;
+	}
+	return n;
 }
 
 /* Take an entry out of the index and the handle table. */
@@ -366,9 +403,10 @@ static void tcache_invalidate_cb(struct tether_cache *c, struct tcache_entry *e,
 static void tcache_drain(struct tether_cache *c)
 {
 	enum tether_evict_reason reason = TETHER_EVICT_OVERFLOW;
+	bool overflow, counted = false;
 	struct tether_event ev;
 	struct tcache_entry *e;
-	bool overflow;
+	int ret;
 
 	if (!tcache_safe(c))
 		return;
@@ -390,11 +428,18 @@ again:
 	 * nothing cached can be trusted.
 	 */
 	if (overflow || tether_ring_stopped(c->ctx)) {
-		c->st.overflows++;
+		if (!counted)
+			c->st.overflows++;
 		tcache_for_each(c, tcache_invalidate_cb, &reason);
-		/* the ring is empty now: this cannot fail with EBUSY */
-		if (!tether_rearm(c->ctx, NULL))
-			goto again; /* what changed while we rearmed is queued */
+		/*
+		 * What changed while we rearmed is queued: drain it. EBUSY
+		 * means records (the marker) arrived since the loop above:
+		 * the same overflow, drained and rearmed again uncounted.
+		 */
+		ret = tether_rearm(c->ctx, NULL);
+		counted = ret == -EBUSY;
+		if (!ret || counted)
+			goto again;
 	}
 }
 
@@ -605,8 +650,7 @@ static struct tcache_entry *tcache_miss_locked(struct tether_cache *c, uintptr_t
 	}
 	for (tries = 0; tries < TCACHE_MISS_TRIES; tries++) {
 		mr = tcache_register(c, a, b, access, e, &range, &used);
-		if (!mr && !flushed && errno != EFAULT && errno != EACCES &&
-		    errno != EINVAL) {
+		if (!mr && !flushed && (errno == ENOMEM || errno == ENOSPC)) {
 			/*
 			 * Out of resources (ibv_reg_mr's pins, or the
 			 * context's max_regions: ENOSPC)? Give back what is
@@ -649,9 +693,16 @@ static struct tcache_entry *tcache_miss_locked(struct tether_cache *c, uintptr_t
 	e->flags = 0;
 	__atomic_store_n(&c->clock, c->clock + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->last_use, c->clock, __ATOMIC_RELAXED);
-	/* publishes the fields above to readers that take a reference */
-	__atomic_store_n(&e->refs, 1, __ATOMIC_RELEASE);
+	/*
+	 * The node gets its new bounds before the entry can be pinned: a
+	 * reader that found this entry under its old bounds (a stale pointer
+	 * from before it was retired) and takes a reference after the store
+	 * below then sees the new bounds and refuses it. Until then refs is
+	 * TCACHE_DEAD and every tryget fails. The release store publishes
+	 * all of the above to readers that take a reference.
+	 */
 	tether_index_insert(&c->index, &e->node, a, b);
+	__atomic_store_n(&e->refs, 1, __ATOMIC_RELEASE);
 	tcache_table_add(c, e);
 	c->nentries++;
 	c->nbytes += b - a;
@@ -716,22 +767,29 @@ TETHER_EXPORT int tether_cache_put(struct tether_cache *c, struct tether_mr *mr)
 
 	if (e->flags & TCACHE_UNCACHED) {
 		ret = ibv_dereg_mr(e->pub.mr);
+		if (ret)
+			return -ret; /* still registered and held: put it again later */
 		pthread_mutex_lock(&c->lock);
 		c->uncached_out--;
 		pthread_mutex_unlock(&c->lock);
 		free(e);
-		return -ret;
+		return 0;
 	}
 	return tcache_unref(c, e, false);
 }
 
 TETHER_EXPORT int tether_cache_flush(struct tether_cache *c)
 {
-	int n = 0;
+	uint64_t stuck;
+	int n;
 
 	pthread_mutex_lock(&c->lock);
 	tcache_drain(c);
+	n = tcache_retry_stuck(c);
+	stuck = c->nstuck;
 	tcache_for_each(c, tcache_flush_cb, &n);
+	/* evicted, but not deregistered */
+	n -= c->nstuck - stuck;
 	pthread_mutex_unlock(&c->lock);
 	return n;
 }
@@ -793,11 +851,18 @@ TETHER_EXPORT void tether_cache_print_stats(struct tether_cache *c, FILE *f)
 /* Caches that print their statistics at exit (TETHER_CACHE_STATS=1). */
 static pthread_mutex_t tcache_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tether_cache *tcache_registry;
+static pid_t tcache_registry_pid;
 
 static void tcache_print_at_exit(void)
 {
 	struct tether_cache *c;
 
+	/*
+	 * Not in a forked child: the caches are the parent's, and a lock
+	 * another parent thread held at fork() would never be released.
+	 */
+	if (getpid() != __atomic_load_n(&tcache_registry_pid, __ATOMIC_RELAXED))
+		return;
 	pthread_mutex_lock(&tcache_registry_lock);
 	for (c = tcache_registry; c; c = c->reg_next)
 		tether_cache_print_stats(c, stderr);
@@ -809,8 +874,10 @@ static void tcache_stats_register(struct tether_cache *c)
 	static bool hooked;
 
 	pthread_mutex_lock(&tcache_registry_lock);
-	if (!hooked)
+	if (!hooked) {
+		__atomic_store_n(&tcache_registry_pid, getpid(), __ATOMIC_RELAXED);
 		hooked = !atexit(tcache_print_at_exit);
+	}
 	c->reg_next = tcache_registry;
 	tcache_registry = c;
 	pthread_mutex_unlock(&tcache_registry_lock);
@@ -841,7 +908,7 @@ static bool tcache_parse_size(const char *s, uint64_t *out)
 	if (*s < '0' || *s > '9') /* strtoull() would take "-1" */
 		return false;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return false;
 	switch (*end) {
@@ -890,8 +957,16 @@ static int tcache_env(struct tether_cache *c)
 		c->max_bytes = n;
 	}
 	v = getenv("TETHER_CACHE_STATS");
-	if (v)
-		c->print_stats = strcmp(v, "0") != 0;
+	if (v) {
+		if (!strcmp(v, "1") || !strcmp(v, "on")) {
+			c->print_stats = true;
+		} else if (!strcmp(v, "0") || !strcmp(v, "off")) {
+			c->print_stats = false;
+		} else {
+			fprintf(stderr, "libtether: TETHER_CACHE_STATS=%s: use 1/on or 0/off\n", v);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -1006,11 +1081,17 @@ TETHER_EXPORT int tether_cache_destroy(struct tether_cache *c)
 		return 0;
 	pthread_mutex_lock(&c->lock);
 	tcache_drain(c);
-	if (tcache_held(c) || c->uncached_out) {
+	tcache_retry_stuck(c);
+	if (tcache_held(c) || c->uncached_out || c->stuck) {
 		pthread_mutex_unlock(&c->lock);
 		return -EBUSY;
 	}
 	tcache_for_each(c, tcache_destroy_cb, NULL);
+	if (c->stuck) {
+		/* what failed to deregister stays; the rest went */
+		pthread_mutex_unlock(&c->lock);
+		return -EBUSY;
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (c->print_stats) {
 		tcache_stats_unregister(c);

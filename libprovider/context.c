@@ -112,6 +112,9 @@ TETHER_EXPORT int tether_close(struct tether_context *ctx)
 
 	if (!ctx)
 		return 0;
+	/* the cache reads the ring and releases its ranges through ctx */
+	if (__atomic_load_n(&ctx->cache, __ATOMIC_ACQUIRE))
+		return -EBUSY;
 	munmap(ctx->shared, ctx->info.shared_size);
 	munmap(ctx->cons, sysconf(_SC_PAGESIZE));
 	if (close(ctx->fd))

@@ -41,10 +41,16 @@ struct tether_context;
 struct tether_context *tether_open(void);
 
 /**
- * tether_close() - release every range the context holds and free it
+ * tether_close() - close the context's descriptor and free the context
  * @ctx: the context; NULL is allowed and does nothing
  *
- * Return: 0, or a negative errno from close(2).
+ * The kernel releases every range (and unpins its pages) when the last
+ * descriptor of the context is closed: at once, unless a forked child
+ * still holds an inherited copy (then when the child closes it or exits).
+ * A registration cache built on @ctx must be destroyed first.
+ *
+ * Return: 0; -EBUSY (nothing done) while a cache still uses @ctx; or a
+ * negative errno from close(2) (the context is freed all the same).
  */
 int tether_close(struct tether_context *ctx);
 
@@ -270,7 +276,10 @@ struct tether_cache *tether_cache_create(struct tether_context *ctx,
  * tether_cache_destroy() - deregister every entry and free the cache
  * @cache: the cache; NULL does nothing
  *
- * Return: 0, or -EBUSY (nothing freed) while registrations are still in use.
+ * Return: 0, or -EBUSY while registrations are still in use (nothing is
+ * freed) or while a deregistration fails (see tether_cache_put(); what
+ * could be deregistered is, the rest stays): the cache stays usable and
+ * destroy can be called again.
  */
 int tether_cache_destroy(struct tether_cache *cache);
 
@@ -286,15 +295,16 @@ int tether_cache_destroy(struct tether_cache *cache);
  * first applies them under the cache's lock; the lock is also taken when a
  * lookup races an entry's retirement). A miss secures the page-rounded
  * range with tether, registers it with ibv_reg_mr() and caches it. When the cache
- * is full and every entry is in use, the registration is made uncached and
- * deregistered at its put. Hold the result until the device is done with
+ * is full and every entry is in use, or the range alone is larger than
+ * max_bytes, the registration is made uncached (counted in stats.uncached)
+ * and deregistered at its put. Hold the result until the device is done with
  * the buffer, then tether_cache_put() it.
  *
  * Return: the registration, or NULL with errno: EINVAL (length 0 or
  * wrapping), EFAULT (memory not mapped, or not writable for a write access,
  * as ibv_reg_mr() would fail), EAGAIN (the mapping kept changing during
  * registration), ENOSPC (the context's max_regions used up by ranges the
- * cache does not own), EINTR (a fatal signal), or the errno of
+ * cache does not own), or the errno of
  * ibv_reg_mr(). Resource failures (ENOMEM, ENOSPC) are retried once after
  * deregistering every entry not in use.
  */
@@ -306,16 +316,26 @@ struct tether_mr *tether_cache_get(struct tether_cache *cache, void *addr,
  * @cache: the cache
  * @mr: what tether_cache_get() returned
  *
- * An entry invalidated while in use is deregistered at its last put.
+ * An entry invalidated while in use is deregistered at its last put. Each
+ * get is put once: a put of a registration no longer held is undefined, as
+ * a second ibv_dereg_mr() is (a cached entry whose count is already zero is
+ * caught with -EINVAL, but once the entry is reused it cannot be).
  *
- * Return: 0, -EINVAL for a registration not held (a second put), or the
- * negative errno of ibv_dereg_mr() for an entry deregistered now.
+ * Return: 0, -EINVAL for a cached entry not held, or the negative errno of
+ * ibv_dereg_mr() for a registration deregistered now. When that fails (a
+ * memory window still bound to it, say) nothing is lost: an uncached
+ * registration stays held (put it again once the cause is gone); a cached
+ * one is kept aside and deregistered again by tether_cache_flush() and
+ * tether_cache_destroy().
  */
 int tether_cache_put(struct tether_cache *cache, struct tether_mr *mr);
 
 /**
  * tether_cache_flush() - deregister every entry not in use
  * @cache: the cache
+ *
+ * Also retries the deregistrations that failed before (see
+ * tether_cache_put()).
  *
  * Return: the number of entries deregistered.
  */

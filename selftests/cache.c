@@ -526,6 +526,69 @@ TEST_F(cache, in_use_entry_deregistered_at_last_put)
 	munmap(other, len);
 }
 
+/*
+ * ibv_dereg_mr() refuses while a memory window is bound to the MR (IBA
+ * 10.6.7.2.6). Nothing may be lost: the flushed entry stays registered and
+ * usable (RDMA through the window still lands in the buffer), destroy says
+ * EBUSY, and once the window is gone the next flush deregisters it. An
+ * uncached registration's put fails the same way and leaves it held.
+ */
+TEST_F(cache, failed_deregistration_kept_and_retried)
+{
+	const int acc = ACC_RW | IBV_ACCESS_MW_BIND;
+	struct tether_cache_attr attr = {
+		.comp_mask = TETHER_CACHE_ATTR_FLAGS,
+		.flags = TETHER_CACHE_PASSTHROUGH,
+	};
+	size_t len = 16 << 10;
+	char *buf = map_anon(len);
+	struct tether_cache_stats st;
+	struct tether_cache *pass;
+	struct tether_mr *mr;
+	struct ibv_mw *mw;
+
+	mr = tether_cache_get(self->cache, buf, len, acc);
+	ASSERT_NE(NULL, mr);
+	mw = ibv_alloc_mw(self->dev.pd, IBV_MW_TYPE_1);
+	if (!mw) {
+		tether_cache_put(self->cache, mr);
+		SKIP(return, "no memory windows: %s", strerror(errno));
+	}
+	ASSERT_EQ(0, rpair_bind_mw(&self->pair, mw, mr->mr, buf, len,
+				   IBV_ACCESS_REMOTE_WRITE));
+	ASSERT_EQ(0, tether_cache_put(self->cache, mr));
+	ASSERT_EQ(0, tether_cache_flush(self->cache));
+	st = cstats(self->cache);
+	ASSERT_EQ(1, st.evictions[TETHER_EVICT_FLUSH]);
+	ASSERT_EQ(0, st.entries);
+	ASSERT_EQ(-EBUSY, tether_cache_destroy(self->cache));
+	/* still registered: a write through the window reaches the buffer */
+	memset(self->target, 0x5a, 4096);
+	memset(buf, 0, 4096);
+	ASSERT_EQ(0, rpair_rdma(&self->pair, IBV_WR_RDMA_WRITE, self->target,
+				self->tmr->lkey, (uintptr_t)buf, mw->rkey, 4096, NULL));
+	ASSERT_EQ(0, memcmp(buf, self->target, 4096));
+	ASSERT_EQ(0, ibv_dealloc_mw(mw));
+	ASSERT_EQ(1, tether_cache_flush(self->cache));
+	ASSERT_EQ(0, tether_cache_flush(self->cache));
+
+	/* uncached: the put fails and the registration stays held */
+	pass = tether_cache_create(NULL, self->dev.pd, &attr);
+	ASSERT_NE(NULL, pass);
+	mr = tether_cache_get(pass, buf, len, acc);
+	ASSERT_NE(NULL, mr);
+	mw = ibv_alloc_mw(self->dev.pd, IBV_MW_TYPE_1);
+	ASSERT_NE(NULL, mw);
+	ASSERT_EQ(0, rpair_bind_mw(&self->pair, mw, mr->mr, buf, len,
+				   IBV_ACCESS_REMOTE_WRITE));
+	ASSERT_GT(0, tether_cache_put(pass, mr));
+	ASSERT_EQ(-EBUSY, tether_cache_destroy(pass));
+	ASSERT_EQ(0, ibv_dealloc_mw(mw));
+	ASSERT_EQ(0, tether_cache_put(pass, mr));
+	ASSERT_EQ(0, tether_cache_destroy(pass));
+	munmap(buf, len);
+}
+
 TEST_F(cache, lru_eviction_at_capacity)
 {
 	size_t len = 16 << 10;
@@ -996,12 +1059,14 @@ TEST_F(cache, one_cache_per_context)
 	ASSERT_NE(NULL, other);
 	c = tether_cache_create(other, self->dev.pd, NULL);
 	ASSERT_NE(NULL, c);
+	/* the context cannot go while its cache uses it */
+	ASSERT_EQ(-EBUSY, tether_close(other));
 	ASSERT_EQ(0, tether_cache_destroy(c));
 	/* free again once destroyed */
 	c = tether_cache_create(other, self->dev.pd, NULL);
 	ASSERT_NE(NULL, c);
 	ASSERT_EQ(0, tether_cache_destroy(c));
-	tether_close(other);
+	ASSERT_EQ(0, tether_close(other));
 }
 
 /*
@@ -1198,9 +1263,95 @@ TEST(environment_knobs)
 	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
 	ASSERT_EQ(EINVAL, errno);
 	unsetenv("TETHER_CACHE");
+	setenv("TETHER_CACHE_MAX_ENTRIES", "0x10", 1); /* decimal only */
+	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
+	ASSERT_EQ(EINVAL, errno);
+	setenv("TETHER_CACHE_MAX_ENTRIES", "010", 1); /* ten, not eight */
+	c = tether_cache_create(ctx, dev.pd, NULL);
+	ASSERT_NE(NULL, c);
+	for (i = 0; i < 12; i++) {
+		mr = tether_cache_get(c, buf + i * 4096, 4096, ACC_RW);
+		ASSERT_NE(NULL, mr);
+		tether_cache_put(c, mr);
+	}
+	tether_cache_query_stats(c, &st);
+	ASSERT_EQ(10, st.entries);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	unsetenv("TETHER_CACHE_MAX_ENTRIES");
+	setenv("TETHER_CACHE_STATS", "yes", 1);
+	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
+	ASSERT_EQ(EINVAL, errno);
+	unsetenv("TETHER_CACHE_STATS");
 	rdev_close(&dev);
 	tether_close(ctx);
 	munmap(buf, 1 << 20);
+}
+
+/*
+ * TETHER_CACHE_STATS=1: the counters reach stderr when the program exits
+ * with its cache alive, once, and not from a forked child's exit.
+ */
+TEST(stats_printed_at_exit)
+{
+	char out[4096] = "", *line;
+	int pipefd[2], status;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+
+	struct rdev dev;
+
+	if (access("/dev/tether", F_OK))
+		SKIP(return, "tether.ko not loaded");
+	if (rdev_open(&dev, NULL))
+		SKIP(return, "no rxe0 device");
+	rdev_close(&dev);
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct tether_context *ctx;
+		struct tether_cache *c;
+		struct tether_mr *mr;
+		char *buf = map_anon(1 << 16);
+		pid_t grandchild;
+
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		setenv("TETHER_CACHE_STATS", "1", 1);
+		ctx = tether_open();
+		if (!ctx || rdev_open(&dev, NULL))
+			_exit(2);
+		c = tether_cache_create(ctx, dev.pd, NULL);
+		if (!c)
+			_exit(3);
+		mr = tether_cache_get(c, buf, 4096, ACC_RW);
+		if (!mr)
+			_exit(4);
+		tether_cache_put(c, mr);
+		mr = tether_cache_get(c, buf, 4096, ACC_RW);
+		if (!mr)
+			_exit(5);
+		tether_cache_put(c, mr);
+		grandchild = fork();
+		if (grandchild == 0)
+			exit(0);	/* runs the atexit handlers: must print nothing */
+		if (grandchild < 0 || waitpid(grandchild, &status, 0) != grandchild)
+			_exit(6);
+		exit(0);	/* the cache is never destroyed: the handler prints */
+	}
+	close(pipefd[1]);
+	while ((n = read(pipefd[0], out + got, sizeof(out) - 1 - got)) > 0)
+		got += n;
+	close(pipefd[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	TH_LOG("stderr: %s", out);
+	line = strstr(out, "libtether cache: hits 1 misses 1 ");
+	ASSERT_NE(NULL, line);
+	/* one line: the grandchild printed nothing */
+	ASSERT_EQ(NULL, strstr(line + 1, "libtether cache:"));
 }
 
 TEST_HARNESS_MAIN

@@ -182,10 +182,37 @@ err:
 }
 
 /*
+ * Wait for the completion of work request @wr_id posted on @qa. 0, or -EIO
+ * with the completion status in *@status, or -ETIMEDOUT after
+ * RPAIR_TIMEOUT_S (the pair is broken from then on: -EPIPE).
+ */
+static inline int rpair_wait(struct rpair *p, uint64_t wr_id, enum ibv_wc_status *status)
+{
+	struct timespec t0, t1;
+	struct ibv_wc wc;
+	int n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		n = ibv_poll_cq(p->cq, 1, &wc);
+		if (n < 0)
+			return -EIO;
+		if (n == 1 && wc.wr_id == wr_id)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > RPAIR_TIMEOUT_S) {
+			p->broken = 1;
+			return -ETIMEDOUT;
+		}
+	}
+	if (status)
+		*status = wc.status;
+	return wc.status == IBV_WC_SUCCESS ? 0 : -EIO;
+}
+
+/*
  * Post one RDMA operation from @qa: @local (@lkey) <-> @raddr (@rkey), and
- * wait for its own completion (matched by id). 0, or -EIO with the
- * completion status in *@status, or -ETIMEDOUT after RPAIR_TIMEOUT_S (the
- * pair is broken from then on: -EPIPE).
+ * wait for its own completion (matched by id), as rpair_wait().
  */
 static inline int rpair_rdma(struct rpair *p, enum ibv_wr_opcode op, void *local,
 			     uint32_t lkey, uint64_t raddr, uint32_t rkey, size_t len,
@@ -197,30 +224,34 @@ static inline int rpair_rdma(struct rpair *p, enum ibv_wr_opcode op, void *local
 		.send_flags = IBV_SEND_SIGNALED,
 		.wr.rdma = { .remote_addr = raddr, .rkey = rkey },
 	}, *bad;
-	struct timespec t0, t1;
-	struct ibv_wc wc;
-	int n;
 
 	if (p->broken)
 		return -EPIPE;
 	if (ibv_post_send(p->qa, &wr, &bad))
 		return -errno;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		n = ibv_poll_cq(p->cq, 1, &wc);
-		if (n < 0)
-			return -EIO;
-		if (n == 1 && wc.wr_id == wr.wr_id)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (t1.tv_sec - t0.tv_sec > RPAIR_TIMEOUT_S) {
-			p->broken = 1;
-			return -ETIMEDOUT;
-		}
-	}
-	if (status)
-		*status = wc.status;
-	return wc.status == IBV_WC_SUCCESS ? 0 : -EIO;
+	return rpair_wait(p, wr.wr_id, status);
+}
+
+/*
+ * Bind type 1 memory window @mw to [@addr, @addr + @len) of @mr for remote
+ * @access through @qa, and wait for it. 0 or a negative errno.
+ */
+static inline int rpair_bind_mw(struct rpair *p, struct ibv_mw *mw, struct ibv_mr *mr,
+				void *addr, size_t len, unsigned int access)
+{
+	struct ibv_mw_bind bind = {
+		.wr_id = ++p->next_id, .send_flags = IBV_SEND_SIGNALED,
+		.bind_info = { .mr = mr, .addr = (uintptr_t)addr, .length = len,
+			       .mw_access_flags = access },
+	};
+	int ret;
+
+	if (p->broken)
+		return -EPIPE;
+	ret = ibv_bind_mw(p->qa, mw, &bind);
+	if (ret)
+		return -ret;
+	return rpair_wait(p, bind.wr_id, NULL);
 }
 
 #endif /* _TETHER_RDMA_LOOP_H */
