@@ -378,6 +378,9 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 	if (ret)
 		goto err_free;
 	ret = -ENOMEM;
+	/* kvmalloc() refuses arrays above INT_MAX bytes */
+	if (req->npages > INT_MAX / sizeof(*req->pages))
+		goto err_free;
 	req->pages = kvmalloc_array(req->npages, sizeof(*req->pages),
 				    GFP_KERNEL_ACCOUNT);
 	if (!req->pages)

@@ -292,7 +292,8 @@ int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma)
 	unsigned long size = vma->vm_end - vma->vm_start;
 	unsigned long pgoff = vma->vm_pgoff;
 
-	if (!(vma->vm_flags & VM_SHARED) || (vma->vm_flags & VM_EXEC))
+	/* VM_MAYSHARE: do_mmap() drops VM_SHARED for a read-only descriptor */
+	if (!(vma->vm_flags & VM_MAYSHARE) || (vma->vm_flags & VM_EXEC))
 		return -EINVAL;
 	/*
 	 * Not inherited by a forked child (which only hurts the owner if it

@@ -283,6 +283,15 @@ static int tether_section_mmap(struct file *filp, struct vm_area_struct *vma)
 		} else if (tether_write_sealed(backing)) {
 			if (vma->vm_flags & VM_WRITE)
 				return -EPERM;
+#ifndef TETHER_HAVE_SHARED_MAYWRITE
+			/*
+			 * This kernel counts every VM_SHARED mapping as
+			 * writable: linking even a read-only view would take
+			 * the count the seal holds at -1 back up. Refuse, as
+			 * its own mmap() of the memfd does.
+			 */
+			return -EPERM;
+#endif
 			clear |= VM_MAYWRITE;
 		}
 	}
@@ -301,6 +310,14 @@ static int tether_section_mmap(struct file *filp, struct vm_area_struct *vma)
 	ret = call_mmap(backing, vma);
 	if (ret)
 		goto err_writable;
+	if (writable_held && !tether_shared_maywrite(vma)) {
+		/*
+		 * The backing's ->mmap() dropped VM_MAYWRITE (a seal added
+		 * since the check above): close will not see a writable view.
+		 */
+		mapping_unmap_writable(backing->f_mapping);
+		writable_held = false;
+	}
 	ret = tether_view_ops_install(sec, vma);
 	if (ret)
 		goto err_close;
@@ -382,6 +399,9 @@ static long tether_section_fops_ioctl(struct file *filp, unsigned int cmd,
 		return ret;
 	if (ucmd.user_size < offsetofend(struct tether_section_info, name))
 		return -EINVAL;
+	/* as on the context: beyond a page, the tail is not scanned */
+	if (ucmd.user_size > PAGE_SIZE)
+		return -E2BIG;
 	ret = copy_struct_from_user(&info, sizeof(info), ucmd.ubuffer,
 				    ucmd.user_size);
 	if (ret)

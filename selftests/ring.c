@@ -165,6 +165,39 @@ TEST_F(ring, mmap_rules)
 	ASSERT_EQ(MAP_FAILED, mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED,
 				   self->t.fd, self->t.info.consumer_offset));
 	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, ps, PROT_READ | PROT_EXEC, MAP_SHARED, self->t.fd,
+				   self->t.info.shared_offset));
+	ASSERT_EQ(EINVAL, errno);
+}
+
+/*
+ * A context opened read-only: the shared area maps (MAP_SHARED, PROT_READ;
+ * the kernel drops VM_SHARED for such a descriptor, not VM_MAYSHARE) and
+ * shows the context's own producer count and validity words.
+ */
+TEST(mmap_from_read_only_descriptor)
+{
+	struct tether_info info = { .size = sizeof(info) };
+	struct tether_ring_header *hdr;
+	int fd = open("/dev/tether", O_RDONLY | O_CLOEXEC);
+	size_t ps = page_size();
+
+	if (fd < 0 && errno == ENOENT)
+		SKIP(return, "tether.ko not loaded");
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, TETHER_IOC_GET_INFO, &info));
+	hdr = mmap(NULL, info.shared_size, PROT_READ, MAP_SHARED, fd, info.shared_offset);
+	ASSERT_NE(MAP_FAILED, hdr);
+	ASSERT_EQ(info.ring_entries, hdr->entries);
+	ASSERT_EQ(0, hdr->producer);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, ps, PROT_READ, MAP_PRIVATE, fd, info.shared_offset));
+	ASSERT_EQ(EINVAL, errno);
+	/* the consumer page needs writing: refused by mmap() itself */
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				   info.consumer_offset));
+	ASSERT_EQ(EACCES, errno);
+	munmap(hdr, info.shared_size);
+	close(fd);
 }
 
 TEST_F(ring, not_inherited_by_fork)

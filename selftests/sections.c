@@ -438,6 +438,16 @@ TEST_F(sec, size_boundaries)
 	ASSERT_IOCTL_ERR(E2BIG, fd, TETHER_IOC_SECTION_QUERY, &bigi);
 	ASSERT_IOCTL_ERR(EFAULT, fd, TETHER_IOC_SECTION_QUERY, NULL);
 	bigi.tail[1] = 0;
+	{
+		/* larger than a page, even all zero: E2BIG, as on the context */
+		static union {
+			struct tether_section_info i;
+			char bytes[8192];
+		} huge;
+
+		huge.i.size = page_size() + 8;
+		ASSERT_IOCTL_ERR(E2BIG, fd, TETHER_IOC_SECTION_QUERY, &huge);
+	}
 	bigi.i.flags = 1;
 	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_SECTION_QUERY, &bigi);
 	bigi.i.flags = 0;

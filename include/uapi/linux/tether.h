@@ -242,7 +242,8 @@ struct tether_release {
  * Releases the handles in order and stops at the first that fails.
  *
  * Errors: ENOENT as for TETHER_IOC_RELEASE (see @done); EINVAL: @count is 0
- * or above TETHER_RELEASE_BATCH_MAX; EFAULT: @handles is not readable.
+ * or above TETHER_RELEASE_BATCH_MAX; EFAULT: @handles is not readable;
+ * EINTR: a fatal signal arrived (@done counts what was released).
  */
 struct tether_release_batch {
 	__u32 size;
@@ -266,7 +267,11 @@ struct tether_release_batch {
  *
  * read() returns as many whole events as fit in the buffer (EINVAL if it
  * cannot hold one); it blocks while the ring is empty unless the file is
- * O_NONBLOCK (then EAGAIN). poll()/epoll report EPOLLIN while events wait.
+ * O_NONBLOCK (then EAGAIN). Its other errors: EPERM (called from another
+ * address space), EFAULT (the buffer is not writable), EINTR (a signal
+ * while blocked), EIO (the consumer page holds a position the ring can
+ * never have). poll()/epoll report EPOLLIN while events wait, and EPOLLERR
+ * to another address space.
  *
  * When an event finds the ring with one free slot, a TETHER_EVENT_OVERFLOW
  * record takes that slot and the ring stops queueing: later events are
@@ -352,7 +357,11 @@ struct tether_event {
  * DOC: Shared memory
  *
  * Two mmap()s expose a context's state without system calls (offsets and
- * sizes from TETHER_IOC_GET_INFO; only the owner may map them):
+ * sizes from TETHER_IOC_GET_INFO; only the owner may map them, EPERM for
+ * anyone else). Both must be MAP_SHARED and not executable, the consumer
+ * page exactly one page, the shared area at most shared_size bytes, at
+ * one of the two offsets: anything else is EINVAL. Neither is inherited
+ * by fork() (VM_DONTCOPY).
  *
  * - the consumer page (read-write, one page): struct tether_ring_consumer;
  * - the shared area (read-only; a writable or later mprotect(PROT_WRITE)
@@ -852,12 +861,14 @@ enum tether_request_flags {
  *	length) must lie within the source
  * @cookie: (in) any value; returned in the completion event
  * @id: (out) the request's id, never 0, never reused in this context;
- *	meaningful only when the call returns 0
+ *	meaningful only when the call returns 0, and usable by other calls
+ *	(wait, cancel, complete) once it has returned
  * @__reserved: must be 0
  *
  * Checks are made in this order: @flags, @__reserved and the source
- * (EINVAL), @length (ENOBUFS), the source range (EINVAL), limits, then the
- * buffer (EFAULT).
+ * (EINVAL), @length (ENOBUFS), the source range (EINVAL), the buffer
+ * lying in the user address space (EFAULT), limits (ENOSPC, ENOMEM), then
+ * the buffer's mapping (EFAULT).
  *
  * Errors:
  *
