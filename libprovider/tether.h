@@ -3,9 +3,12 @@
  * libtether: the userspace side of /dev/tether, and an RDMA registration
  * cache over libibverbs that is never stale.
  *
- * Conventions, as in libibverbs: calls that return a pointer return NULL and
- * set errno on failure; calls that return int return 0 (or a count) or a
- * negative errno. Symbols are versioned (TETHER_1.0, libprovider/libtether.map).
+ * Conventions: calls that return a pointer return NULL and set errno on
+ * failure, as libibverbs does; calls that return int return 0 (or a count)
+ * or a negative errno value, like the kernel and rdma-core's internal
+ * calls. (libibverbs' own int calls, ibv_dereg_mr() for one, return a
+ * positive errno value; where libtether passes one on it is negated.)
+ * Symbols are versioned (TETHER_1.0, libprovider/libtether.map).
  *
  * Threads: a context and a cache may be used from any number of threads of
  * the process that created them. Neither may be used in a forked child (as
