@@ -15,10 +15,17 @@
  *   kernel's counters agree (events queued == events read, none dropped).
  *
  * Transparent huge pages are off for this process (see the test body).
+ *
+ * And a secure whose range changes while its pages are being pinned (held
+ * there with userfaultfd): pinned again, or EAGAIN when it never holds
+ * still.
  */
+#include <linux/userfaultfd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -294,6 +301,154 @@ TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
 	ASSERT_EQ(1, kst.regions); /* the stop range */
 	tctx_close(&st->t);
 	free(st);
+}
+
+/* ---- a change while the pages are being pinned ---------------------- */
+
+/*
+ * userfaultfd stalls TETHER_IOC_SECURE inside pin_user_pages: the fault
+ * handler below changes the range (MADV_DONTNEED of the range's other
+ * page, which is populated) before it resolves the fault, so the pins taken
+ * so far may be stale and the secure must notice (mmu_interval_read_retry)
+ * and pin again. With @every_time the handler changes the range on every
+ * fault, and after its last try the secure must fail with EAGAIN.
+ */
+struct uffd_racer {
+	int uffd;
+	char *buf;
+	char *fill;	/* what a fault gets */
+	size_t ps;
+	bool every_time;
+	atomic_int stop;
+	atomic_int faults;
+	atomic_int changes;
+	int error;
+};
+
+static void *uffd_racer_main(void *arg)
+{
+	struct uffd_racer *u = arg;
+
+	while (!atomic_load(&u->stop)) {
+		struct pollfd pfd = { .fd = u->uffd, .events = POLLIN };
+		struct uffdio_copy copy = { .len = u->ps, .src = (uintptr_t)u->fill };
+		struct uffd_msg msg;
+		uintptr_t page;
+		char *other;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (read(u->uffd, &msg, sizeof(msg)) != sizeof(msg)) {
+			if (errno == EAGAIN)
+				continue;
+			u->error = errno;
+			return NULL;
+		}
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		page = msg.arg.pagefault.address & ~(uintptr_t)(u->ps - 1);
+		other = (char *)page == u->buf ? u->buf + u->ps : u->buf;
+		if (u->every_time || atomic_load(&u->changes) == 0) {
+			/* zaps the other page if present: an invalidation */
+			if (madvise(other, u->ps, MADV_DONTNEED)) {
+				u->error = errno;
+				return NULL;
+			}
+			atomic_fetch_add(&u->changes, 1);
+		}
+		atomic_fetch_add(&u->faults, 1);
+		/* a writable page (the zero page would be replaced at the write pin) */
+		copy.dst = page;
+		if (ioctl(u->uffd, UFFDIO_COPY, &copy) && errno != EEXIST) {
+			u->error = errno;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void secure_under_uffd(struct __test_metadata *_metadata, bool every_time)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffd_racer u = { .ps = page_size(), .every_time = every_time };
+	struct tether_stats before, after;
+	struct tether_secure s;
+	long long pins = pins_held();
+	struct tctx t = { .fd = -1 };
+	pthread_t th;
+	int ret;
+
+	tctx_open_or_skip(_metadata, &t);
+	u.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u.uffd < 0)
+		SKIP(tctx_close(&t); return, "no userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_API, &api));
+	u.buf = mmap(NULL, 2 * u.ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, u.buf);
+	u.buf[0] = 1;	/* page 0 present, page 1 missing: pinning page 1 faults */
+	u.fill = map_anon(u.ps);
+	ASSERT_NE(MAP_FAILED, u.fill);
+	reg.range.start = (uintptr_t)u.buf;
+	reg.range.len = 2 * u.ps;
+	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_REGISTER, &reg));
+	ASSERT_EQ(0, pthread_create(&th, NULL, uffd_racer_main, &u));
+	ASSERT_EQ(0, tstats(&t, &before));
+
+	ret = tsecure(&t, u.buf, 2 * u.ps, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 7, &s);
+
+	atomic_store(&u.stop, 1);
+	pthread_join(th, NULL);
+	ASSERT_EQ(0, u.error) TH_LOG("fault handler: %s", strerror(u.error));
+	ASSERT_EQ(0, tstats(&t, &after));
+	TH_LOG("secure: %d, %d faults, %d changes, %llu retries", ret,
+	       atomic_load(&u.faults), atomic_load(&u.changes),
+	       (unsigned long long)(after.retries - before.retries));
+	if (ret == -EFAULT && !atomic_load(&u.faults) && kernel_at_least(6, 3) == 0) {
+		close(u.uffd);
+		munmap(u.buf, 2 * u.ps);
+		munmap(u.fill, u.ps);
+		tctx_close(&t);
+		SKIP(return, "before 6.3 long-term GUP cannot wait for userfaultfd (EFAULT)");
+	}
+	if (every_time) {
+		/* the range never held still: refused, nothing kept */
+		ASSERT_EQ(-EAGAIN, ret);
+		ASSERT_LT(1, after.retries - before.retries);
+		ASSERT_EQ(before.regions, after.regions);
+		ASSERT_EQ(before.pinned_pages, after.pinned_pages);
+		ASSERT_EQ(pins, pins_held());
+	} else {
+		/* pinned again after the change: valid, on the current pages */
+		ASSERT_EQ(0, ret);
+		ASSERT_EQ(1, after.retries - before.retries);
+		ASSERT_TRUE(tvalid(&t, &s));
+		ASSERT_EQ(2, after.pinned_pages - before.pinned_pages);
+		ASSERT_EQ(pins + 2, pins_held());
+		/* what happened before the secure returned is no event ... */
+		ASSERT_NO_EVENT(&t);
+		/* ... but the next change is */
+		ASSERT_EQ(0, munmap(u.buf + u.ps, u.ps));
+		ASSERT_EVENT(&t, &s, TETHER_REASON_UNMAP, (uintptr_t)u.buf + u.ps,
+			     (uintptr_t)u.buf + 2 * u.ps);
+		ASSERT_EQ(0, trelease(&t, s.handle));
+		ASSERT_EQ(pins, pins_held());
+	}
+	ASSERT_LT(0, atomic_load(&u.changes));
+	close(u.uffd);
+	munmap(u.buf, 2 * u.ps);
+	munmap(u.fill, u.ps);
+	tctx_close(&t);
+}
+
+TEST(secure_pins_again_after_a_change_while_pinning)
+{
+	secure_under_uffd(_metadata, false);
+}
+
+TEST(secure_eagain_when_the_range_never_holds_still)
+{
+	secure_under_uffd(_metadata, true);
 }
 
 TEST_HARNESS_MAIN

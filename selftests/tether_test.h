@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -229,7 +230,7 @@ static inline int tstats(struct tctx *t, struct tether_stats *st)
 /* No event is waiting. */
 #define ASSERT_NO_EVENT(t)                                                   \
 	do {                                                                 \
-		struct tether_event __ev;                                    \
+		struct tether_event __ev = { 0 };                            \
 		int __got = tnext(t, &__ev);                                 \
 		ASSERT_EQ(0, __got) TH_LOG("unexpected event: type %u reason %u handle %llu [%llx, %llx)", \
 					   __ev.type, __ev.reason,          \
@@ -329,6 +330,17 @@ static inline long long vmstat(const char *name)
 	}
 	fclose(f);
 	return found;
+}
+
+/* Is the running kernel @major.@minor or later? 1, 0, or -1 if unknown. */
+static inline int kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma, mi;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return -1;
+	return ma > major || (ma == major && mi >= minor);
 }
 
 /* Pages pinned (FOLL_PIN) by anyone now, from the kernel's counters. */
