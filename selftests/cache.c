@@ -24,6 +24,7 @@
 #include "rdma_loop.h"
 #include "tether.h"
 #include "tether_test.h"
+#include "uffd_race.h"
 
 #define TARGET_LEN (2UL << 20)
 #define ACC_RW IBV_ACCESS_LOCAL_WRITE
@@ -587,6 +588,75 @@ TEST_F(cache, failed_deregistration_kept_and_retried)
 	ASSERT_EQ(0, tether_cache_put(pass, mr));
 	ASSERT_EQ(0, tether_cache_destroy(pass));
 	munmap(buf, len);
+}
+
+/*
+ * ibv_reg_mr() pins the pages too: a change while it waits in a fault
+ * (userfaultfd, uffd_race.h) leaves a registration of pages no longer
+ * mapped there. The cache must see the range's validity word change and
+ * register again, exactly once, and the data then moves through the
+ * current pages; when the range changes on every try, the get fails with
+ * EAGAIN and leaves nothing registered or pinned.
+ */
+TEST_F(cache, mapping_changed_during_registration)
+{
+	struct tether_cache_stats before, st;
+	struct uffd_racer u;
+	struct tether_mr *mr;
+	long long pins;
+	int every, ret, err;
+
+	/* the negative control registers once, stale: wrong bytes must show */
+	for (every = 0; every < (variant->unsafe ? 1 : 2); every++) {
+		pins = pins_held();
+		before = cstats(self->cache);
+		ret = uffd_racer_start(&u, every);
+		if (ret == -ENOSYS || ret == -EPERM)
+			SKIP(return, "no userfaultfd: %s", strerror(-ret));
+		ASSERT_EQ(0, ret);
+		mr = tether_cache_get(self->cache, u.buf, 2 * u.ps, ACC_RW);
+		err = errno;
+		if (mr) {
+			/* both pages present before the handler goes (a zapped one faults) */
+			u.buf[0] = 1;
+			u.buf[u.ps] = 1;
+		}
+		uffd_racer_stop(&u);
+		ASSERT_EQ(0, u.error) TH_LOG("fault handler: %s", strerror(u.error));
+		st = cstats(self->cache);
+		TH_LOG("%s: %s, %d faults, %d changes, %llu retries",
+		       every ? "every fault" : "once", mr ? "registered" : strerror(err),
+		       atomic_load(&u.faults), atomic_load(&u.changes),
+		       (unsigned long long)(st.retries - before.retries));
+		if (!mr && err == EFAULT && !atomic_load(&u.faults) &&
+		    kernel_at_least(6, 3) == 0) {
+			uffd_racer_free(&u);
+			SKIP(return, "before 6.3 long-term GUP cannot wait for userfaultfd (EFAULT)");
+		}
+		ASSERT_LT(0, atomic_load(&u.changes));
+		if (variant->unsafe) {
+			ASSERT_NE(NULL, mr) TH_LOG("get: %s", strerror(err));
+			ASSERT_LT(0, xfer(self, u.buf, 2 * u.ps));
+			ASSERT_EQ(0, tether_cache_put(self->cache, mr));
+			ASSERT_EQ(1, tether_cache_flush(self->cache));
+		} else if (!every) {
+			ASSERT_NE(NULL, mr) TH_LOG("get: %s", strerror(err));
+			ASSERT_EQ(1, st.retries - before.retries);
+			ASSERT_EQ(before.misses + 1, st.misses);
+			/* a hit on the new registration, RDMA both ways */
+			ASSERT_DATA_OK(xfer(self, u.buf, 2 * u.ps));
+			ASSERT_EQ(0, tether_cache_put(self->cache, mr));
+			ASSERT_EQ(1, tether_cache_flush(self->cache));
+		} else {
+			ASSERT_EQ(NULL, mr);
+			ASSERT_EQ(EAGAIN, err);
+			ASSERT_LT(1, st.retries - before.retries);
+			ASSERT_EQ(before.entries, st.entries);
+			ASSERT_EQ(before.misses, st.misses);
+		}
+		ASSERT_EQ(pins, pins_held());
+		uffd_racer_free(&u);
+	}
 }
 
 TEST_F(cache, lru_eviction_at_capacity)

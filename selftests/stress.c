@@ -20,16 +20,14 @@
  * there with userfaultfd): pinned again, or EAGAIN when it never holds
  * still.
  */
-#include <linux/userfaultfd.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "tether_test.h"
+#include "uffd_race.h"
 
 #define WORKERS 8
 #define MAX_HANDLES (1 << 21)
@@ -306,108 +304,38 @@ TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
 /* ---- a change while the pages are being pinned ---------------------- */
 
 /*
- * userfaultfd stalls TETHER_IOC_SECURE inside pin_user_pages: the fault
- * handler below changes the range (MADV_DONTNEED of the range's other
- * page, which is populated) before it resolves the fault, so the pins taken
- * so far may be stale and the secure must notice (mmu_interval_read_retry)
- * and pin again. With @every_time the handler changes the range on every
- * fault, and after its last try the secure must fail with EAGAIN.
+ * userfaultfd stalls TETHER_IOC_SECURE inside pin_user_pages while the
+ * handler changes the range (uffd_race.h): the pins taken so far may be
+ * stale and the secure must notice (mmu_interval_read_retry) and pin
+ * again. With @every_time the range changes on every fault, and after its
+ * last try the secure must fail with EAGAIN.
  */
-struct uffd_racer {
-	int uffd;
-	char *buf;
-	char *fill;	/* what a fault gets */
-	size_t ps;
-	bool every_time;
-	atomic_int stop;
-	atomic_int faults;
-	atomic_int changes;
-	int error;
-};
-
-static void *uffd_racer_main(void *arg)
-{
-	struct uffd_racer *u = arg;
-
-	while (!atomic_load(&u->stop)) {
-		struct pollfd pfd = { .fd = u->uffd, .events = POLLIN };
-		struct uffdio_copy copy = { .len = u->ps, .src = (uintptr_t)u->fill };
-		struct uffd_msg msg;
-		uintptr_t page;
-		char *other;
-
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		if (read(u->uffd, &msg, sizeof(msg)) != sizeof(msg)) {
-			if (errno == EAGAIN)
-				continue;
-			u->error = errno;
-			return NULL;
-		}
-		if (msg.event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		page = msg.arg.pagefault.address & ~(uintptr_t)(u->ps - 1);
-		other = (char *)page == u->buf ? u->buf + u->ps : u->buf;
-		if (u->every_time || atomic_load(&u->changes) == 0) {
-			/* zaps the other page if present: an invalidation */
-			if (madvise(other, u->ps, MADV_DONTNEED)) {
-				u->error = errno;
-				return NULL;
-			}
-			atomic_fetch_add(&u->changes, 1);
-		}
-		atomic_fetch_add(&u->faults, 1);
-		/* a writable page (the zero page would be replaced at the write pin) */
-		copy.dst = page;
-		if (ioctl(u->uffd, UFFDIO_COPY, &copy) && errno != EEXIST) {
-			u->error = errno;
-			return NULL;
-		}
-	}
-	return NULL;
-}
-
 static void secure_under_uffd(struct __test_metadata *_metadata, bool every_time)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
-	struct uffd_racer u = { .ps = page_size(), .every_time = every_time };
+	struct uffd_racer u;
 	struct tether_stats before, after;
 	struct tether_secure s;
 	long long pins = pins_held();
 	struct tctx t = { .fd = -1 };
-	pthread_t th;
 	int ret;
 
 	tctx_open_or_skip(_metadata, &t);
-	u.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (u.uffd < 0)
-		SKIP(tctx_close(&t); return, "no userfaultfd: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_API, &api));
-	u.buf = mmap(NULL, 2 * u.ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, u.buf);
-	u.buf[0] = 1;	/* page 0 present, page 1 missing: pinning page 1 faults */
-	u.fill = map_anon(u.ps);
-	ASSERT_NE(MAP_FAILED, u.fill);
-	reg.range.start = (uintptr_t)u.buf;
-	reg.range.len = 2 * u.ps;
-	ASSERT_EQ(0, ioctl(u.uffd, UFFDIO_REGISTER, &reg));
-	ASSERT_EQ(0, pthread_create(&th, NULL, uffd_racer_main, &u));
+	ret = uffd_racer_start(&u, every_time);
+	if (ret == -ENOSYS || ret == -EPERM)
+		SKIP(tctx_close(&t); return, "no userfaultfd: %s", strerror(-ret));
+	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, tstats(&t, &before));
 
 	ret = tsecure(&t, u.buf, 2 * u.ps, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 7, &s);
 
-	atomic_store(&u.stop, 1);
-	pthread_join(th, NULL);
+	uffd_racer_stop(&u);
 	ASSERT_EQ(0, u.error) TH_LOG("fault handler: %s", strerror(u.error));
 	ASSERT_EQ(0, tstats(&t, &after));
 	TH_LOG("secure: %d, %d faults, %d changes, %llu retries", ret,
 	       atomic_load(&u.faults), atomic_load(&u.changes),
 	       (unsigned long long)(after.retries - before.retries));
 	if (ret == -EFAULT && !atomic_load(&u.faults) && kernel_at_least(6, 3) == 0) {
-		close(u.uffd);
-		munmap(u.buf, 2 * u.ps);
-		munmap(u.fill, u.ps);
+		uffd_racer_free(&u);
 		tctx_close(&t);
 		SKIP(return, "before 6.3 long-term GUP cannot wait for userfaultfd (EFAULT)");
 	}
@@ -435,9 +363,7 @@ static void secure_under_uffd(struct __test_metadata *_metadata, bool every_time
 		ASSERT_EQ(pins, pins_held());
 	}
 	ASSERT_LT(0, atomic_load(&u.changes));
-	close(u.uffd);
-	munmap(u.buf, 2 * u.ps);
-	munmap(u.fill, u.ps);
+	uffd_racer_free(&u);
 	tctx_close(&t);
 }
 
