@@ -300,15 +300,11 @@ static void tether_request_work(struct work_struct *work)
 }
 
 /* Make a locked request visible under its id, held or queued. */
-static int tether_request_publish(struct tether_request *req, bool hold)
+static void tether_request_publish(struct tether_request *req, bool hold)
 {
 	struct tether_ctx *ctx = req->ctx;
-	int ret;
 
-	/* reserve the slot so the store under the spinlock cannot allocate */
-	ret = xa_reserve(&ctx->requests, req->id, GFP_KERNEL_ACCOUNT);
-	if (ret)
-		return ret;
+	/* the slot is reserved: the store under the spinlock cannot allocate */
 	spin_lock(&ctx->lock);
 	xa_store(&ctx->requests, req->id, req, GFP_NOWAIT);
 	if (hold) {
@@ -321,7 +317,6 @@ static int tether_request_publish(struct tether_request *req, bool hold)
 	/* @req may be completed and collected by now: do not touch it */
 	if (!hold)
 		queue_work(tether_req_wq, &ctx->req_work);
-	return 0;
 }
 
 int tether_request_submit(struct tether_ucmd *ucmd)
@@ -390,10 +385,10 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 		goto err_free;
 
 	req->id = atomic64_inc_return(&ctx->last_req_id);
-	atomic64_inc(&ctx->req_submitted);
 	cmd->id = req->id;
 
 	if (!async) {
+		atomic64_inc(&ctx->req_submitted);
 		ret = tether_request_fill(req, true);
 		tether_request_release_pages(req);
 		tether_request_count(ctx, ret);
@@ -403,13 +398,23 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 		return ret;
 	}
 
-	/* the caller must learn the id before anyone can complete the request */
+	/*
+	 * Everything that can fail comes before the request counts as
+	 * submitted (a failed submit leaves the stats as they were, though
+	 * its id is not handed out again): the slot first, then the id to
+	 * the caller, who must learn it before anyone can complete the
+	 * request.
+	 */
+	ret = xa_reserve(&ctx->requests, req->id, GFP_KERNEL_ACCOUNT);
+	if (ret)
+		goto err_free;
 	ret = tether_respond(ucmd, sizeof(*cmd));
-	if (ret)
+	if (ret) {
+		xa_release(&ctx->requests, req->id);
 		goto err_free;
-	ret = tether_request_publish(req, hold);
-	if (ret)
-		goto err_free;
+	}
+	atomic64_inc(&ctx->req_submitted);
+	tether_request_publish(req, hold);
 	return 0;
 
 err_free:
