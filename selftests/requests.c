@@ -5,8 +5,10 @@
  * of the WDF method they mirror, all-or-nothing probing against guard
  * pages and read-only mappings, synchronous, asynchronous and held
  * transfers checked byte for byte, completion events, buffers unmapped
- * under outstanding requests, other processes, limits, and release on
- * close and exit, with pins checked through /proc/vmstat and VmPin.
+ * under outstanding requests, other processes, limits, allocation
+ * failures, writeback of a shared ext4 file mapping written by requests,
+ * and release on close and exit, with pins checked through /proc/vmstat
+ * and VmPin.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -17,6 +19,8 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+
+#include <linux/kernel-page-flags.h>
 
 #include "tether_test.h"
 
@@ -749,6 +753,12 @@ TEST_F(req, buffer_unmapped_while_held)
 	ASSERT_EQ(held, pins_held());
 }
 
+/*
+ * The buffer of a queued or running transfer is unmapped and fresh memory
+ * is mapped at its address: the worker writes only the pinned pages, so
+ * the new memory (which would reuse the old pages were they not pinned)
+ * keeps every byte it was given.
+ */
 TEST_F_TIMEOUT(req, buffer_unmapped_while_async, 300)
 {
 	size_t big = 16 << 20;
@@ -762,11 +772,20 @@ TEST_F_TIMEOUT(req, buffer_unmapped_while_async, 300)
 
 		ASSERT_NE(MAP_FAILED, p);
 		ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC, p, big, i, 0, &id));
-		/* gone while the worker writes (or before it starts) */
+		/* gone while the worker writes (or before it starts) ... */
 		ASSERT_EQ(0, munmap(p, big));
+		/* ... and replaced by new memory at the same address */
+		ASSERT_EQ(p, mmap(p, big, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+				  -1, 0));
+		memset(p, 0x11, big);
 		ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS * 3, &status));
 		ASSERT_EQ(0, status);
+		ASSERT_EQ(-1, filled_mismatch(p, big, 0x11))
+			TH_LOG("round %d: byte %ld of the new memory written", i,
+			       filled_mismatch(p, big, 0x11));
 		ASSERT_EQ(held, pins_held());
+		ASSERT_EQ(0, munmap(p, big));
 	}
 }
 
@@ -1559,6 +1578,318 @@ TEST(held_requests_charge_memlock)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d failed", WEXITSTATUS(status));
+}
+
+#define FAILSLAB "/sys/kernel/debug/failslab/"
+
+/* This thread's fault-injection files. */
+struct slab_failer {
+	int nth_fd;	/* /proc/thread-self/fail-nth */
+	int task_fd;	/* /proc/thread-self/make-it-fail */
+};
+
+/*
+ * Fail this thread's @nth slab allocation from now on (fail-nth) and, if
+ * @after, every later one too (make-it-fail, with failslab at probability
+ * 100 for such tasks): 0 or -errno.
+ */
+static int slab_fail_from(struct slab_failer *f, int nth, bool after)
+{
+	char s[16];
+	int n = snprintf(s, sizeof(s), "%d", nth);
+
+	if (pwrite(f->nth_fd, s, n, 0) != n)
+		return -errno;
+	if (after && pwrite(f->task_fd, "1", 1, 0) != 1)
+		return -errno;
+	return 0;
+}
+
+/* Stop failing: 1 if the @nth allocation was reached (and failed), 0 if not, -1. */
+static int slab_fail_stop(struct slab_failer *f)
+{
+	char s[16] = "";
+	ssize_t n;
+
+	if (pwrite(f->task_fd, "0", 1, 0) != 1)
+		return -1;
+	n = pread(f->nth_fd, s, sizeof(s) - 1, 0);
+	if (n <= 0)
+		return -1;
+	if (!strtol(s, NULL, 10))
+		return 1;
+	return pwrite(f->nth_fd, "0", 1, 0) == 1 ? 0 : -1;
+}
+
+/*
+ * Submit in @mode with the @nth slab allocation failing (and, if @all,
+ * every one after it), for nth = 1, 2, ... until the submit makes fewer
+ * allocations: the number of submits that failed.
+ */
+static int submit_failing(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(req) *self, struct slab_failer *f,
+			  uint32_t mode, bool all)
+{
+	struct tether_stats before, after;
+	unsigned char *p = self->buf + 7;
+	size_t len = 3 * self->ps + 5;
+	int nth, ret, reached, failures = 0;
+	long long held;
+	int32_t st;
+	uint64_t id;
+
+	for (nth = 1;; nth++) {
+		ASSERT_GT(100, nth) TH_LOG("no end of allocations");
+		memset(self->buf, SENTINEL, self->len);
+		ASSERT_EQ(0, tstats(&self->t, &before));
+		held = pins_held();
+		ASSERT_EQ(0, slab_fail_from(f, nth, all));
+		ret = tsubmit(self->t.fd, mode, p, len, nth, nth, &id);
+		reached = slab_fail_stop(f);
+		ASSERT_LE(0, reached);
+		if (ret) {
+			ASSERT_EQ(-ENOMEM, ret)
+				TH_LOG("allocation %d: %s", nth, strerror(-ret));
+			ASSERT_EQ(1, reached);
+			ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
+			ASSERT_EQ(held, pins_held());
+			ASSERT_NO_EVENT(&self->t);
+			ASSERT_EQ(0, tstats(&self->t, &after));
+			ASSERT_EQ(before.requests_submitted, after.requests_submitted)
+				TH_LOG("allocation %d: the failed submit was counted", nth);
+			ASSERT_EQ(before.requests, after.requests);
+			ASSERT_EQ(before.request_pages, after.request_pages);
+			ASSERT_EQ(before.pinned_pages, after.pinned_pages);
+			ASSERT_EQ(0, memcmp(&before, &after, sizeof(before)));
+			failures++;
+			continue;
+		}
+		/* none failed, or the one that did had a fallback */
+		ASSERT_TRUE(!reached || !all)
+			TH_LOG("allocations %d on failed, the submit did not", nth);
+		if (mode & TETHER_REQUEST_HOLD)
+			ASSERT_EQ(0, tcomplete(self->t.fd, id, 0));
+		if (mode & TETHER_REQUEST_ASYNC) {
+			ASSERT_EQ(0, twait(self->t.fd, id, WAIT_MS, &st));
+			ASSERT_EQ(0, st);
+			ASSERT_REQ_EVENT(&self->t, id, (uint64_t)nth, p, len, 0);
+		}
+		ASSERT_EQ(-1, pattern_mismatch(p, len, nth));
+		ASSERT_EQ(-1, filled_mismatch(self->buf, 7, SENTINEL));
+		ASSERT_EQ(-1, filled_mismatch(p + len, self->len - 7 - len, SENTINEL));
+		ASSERT_EQ(held, pins_held());
+		if (!reached)
+			break;
+	}
+	TH_LOG("mode %u: %d of %d allocations%s failed the submit", mode,
+	       failures, nth - 1, all ? " (and those after)" : "");
+	return failures;
+}
+
+/*
+ * Running out of memory in a submit is ENOMEM with nothing done, for
+ * synchronous, asynchronous and held requests: every slab allocation a
+ * submit makes is failed in turn (the debug kernel's failslab), first
+ * alone, then with every allocation after it, until a submit makes no
+ * more. A failed submit writes nothing, leaves no pin, no event and the
+ * context's counters as they were; one whose lone failed allocation had a
+ * fallback succeeds whole. Each mode must have been failed at least once.
+ */
+TEST_F_TIMEOUT(req, allocation_failures_enomem, 300)
+{
+	static const char *const setup[][2] = {
+		{ "probability", "100" }, { "task-filter", "Y" },
+		{ "interval", "1" }, { "times", "-1" }, { "space", "0" },
+		{ "verbose", "0" }, { "ignore-gfp-wait", "N" },
+	};
+	char gfp_wait[8], path[128];
+	struct slab_failer f;
+	size_t m, k;
+	int fd, all;
+
+	if (access(FAILSLAB "ignore-gfp-wait", W_OK))
+		SKIP(return, "no failslab in this kernel (CONFIG_FAILSLAB, debugfs)");
+	f.nth_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, f.nth_fd) TH_LOG("fail-nth: %s", strerror(errno));
+	f.task_fd = open("/proc/thread-self/make-it-fail", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, f.task_fd) TH_LOG("make-it-fail: %s", strerror(errno));
+	fd = open(FAILSLAB "ignore-gfp-wait", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_LT(0, read(fd, gfp_wait, sizeof(gfp_wait) - 1));
+	gfp_wait[1] = 0;
+	close(fd);
+	/* GFP_KERNEL allocations fail too (by default failslab spares them) */
+	for (k = 0; k < sizeof(setup) / sizeof(setup[0]); k++) {
+		snprintf(path, sizeof(path), FAILSLAB "%s", setup[k][0]);
+		ASSERT_EQ(0, write_file(path, setup[k][1])) TH_LOG("%s", path);
+	}
+
+	for (all = 0; all < 2; all++)
+		for (m = 0; m < 3; m++)
+			ASSERT_LT(0, submit_failing(_metadata, self, &f,
+						    submit_modes[m], all))
+				TH_LOG("mode %zu: no submit failed", m);
+	write_file(FAILSLAB "probability", "0");
+	write_file(FAILSLAB "task-filter", "N");
+	write_file(FAILSLAB "ignore-gfp-wait", gfp_wait);
+	close(f.task_fd);
+	close(f.nth_fd);
+}
+
+/*
+ * An ext4 file system on a loop device in /tmp, as in sections.c: buffers
+ * in MAP_SHARED mappings of a file whose pages really are written back to
+ * a disk. The test VM (TETHER_KERNEL set) must be able to make one.
+ */
+FIXTURE(req_ext4) {
+	struct ext4_disk disk;
+};
+
+FIXTURE_SETUP(req_ext4)
+{
+	SKIP_WITHOUT_REQUESTS();
+	EXT4_DISK_MOUNT_OR_SKIP(&self->disk);
+}
+
+/* In the parent: a failed ASSERT must not leave the file system mounted. */
+FIXTURE_TEARDOWN_PARENT(req_ext4)
+{
+	ext4_disk_unmount(&self->disk);
+}
+
+/* Create @path holding @len bytes @c, on the disk: its descriptor, or -1. */
+static int disk_file(const char *path, size_t len, unsigned char c)
+{
+	unsigned char *data = malloc(len);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (!data || fd < 0)
+		goto err;
+	memset(data, c, len);
+	if (pwrite(fd, data, len, 0) != (ssize_t)len || fsync(fd))
+		goto err;
+	free(data);
+	return fd;
+err:
+	free(data);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* Is every page of [addr, addr + len) dirty (@dirty) or clean? */
+static bool pages_dirty_are(const unsigned char *addr, size_t len, bool dirty)
+{
+	size_t ps = page_size();
+	uintptr_t a = (uintptr_t)addr & ~(ps - 1);
+	long long fl;
+
+	for (; a < (uintptr_t)addr + len; a += ps) {
+		fl = kpage_flags((void *)a);
+		if (fl < 0 || !!(fl & (1LL << KPF_DIRTY)) != dirty)
+			return false;
+	}
+	return true;
+}
+
+#define DISK_PAGES 16
+#define DISK_BYTE 0xee
+#define PLUGS 8
+
+/*
+ * Completion marks the pages dirty (unpin_user_pages_dirty_lock()): what a
+ * request writes into a MAP_SHARED mapping of an ext4 file is on the disk
+ * (read back with O_DIRECT, which bypasses clean cached pages) once the
+ * mapping is gone and the file system synced.
+ *
+ * The synchronous request checks that path end to end only: its
+ * FOLL_WRITE pin faults the pages in for write, which dirties them, and
+ * nothing cleans them before the write, so a plain unpin would pass too.
+ * The asynchronous one proves the dirtying: it waits on the worker behind
+ * other transfers while syncfs() writes its pinned pages back, cleaning
+ * them and write-protecting the mapping (checked in /proc/kpageflags). The
+ * worker's data then reaches the disk only if the unpin dirties the pages
+ * again. (Held requests cannot be used: 6.5+ refuse long-term writable
+ * pins of such mappings.)
+ */
+TEST_F_TIMEOUT(req_ext4, shared_file_written_to_disk, 600)
+{
+	const size_t ps = page_size(), len = DISK_PAGES * ps, plug_len = 16 << 20;
+	const size_t off = ps / 2 + 3, rlen = 10 * ps + 777;
+	const uint64_t soff = 4 * ps + 11;
+	unsigned char *m, *plug, *disk = malloc(len);
+	long long held = pins_held();
+	uint64_t plugs[PLUGS], id;
+	char path[128];
+	int fd, dfd, i, async;
+	struct tctx t;
+	int32_t st;
+
+	ASSERT_NE(NULL, disk);
+	ASSERT_EQ(0, tctx_open(&t));
+	dfd = open(self->disk.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_LE(0, dfd);
+	plug = map_anon(plug_len);
+	ASSERT_NE(MAP_FAILED, plug);
+
+	for (async = 0; async < 2; async++) {
+		snprintf(path, sizeof(path), "%s/%s", self->disk.dir, async ? "async" : "sync");
+		fd = disk_file(path, len, DISK_BYTE);
+		ASSERT_LE(0, fd);
+		m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, m);
+
+		if (!async) {
+			ASSERT_EQ(0, tsubmit(t.fd, 0, m + off, rlen, soff, 0, NULL));
+		} else {
+			/* keep the worker busy; the request queues behind */
+			for (i = 0; i < PLUGS; i++)
+				ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC, plug,
+						     plug_len, 0, 0, &plugs[i]));
+			ASSERT_EQ(0, tsubmit(t.fd, TETHER_REQUEST_ASYNC, m + off, rlen,
+					     soff, 0, &id));
+			ASSERT_EQ(0, syncfs(dfd));
+			/* the worker has not reached the request yet ... */
+			ASSERT_EQ(-ETIMEDOUT, twait(t.fd, plugs[PLUGS - 1], 0, NULL))
+				TH_LOG("the transfers ahead ended before syncfs() did");
+			ASSERT_EQ(-1, filled_mismatch(m, len, DISK_BYTE));
+			/* ... and its pinned pages are clean */
+			ASSERT_TRUE(pages_dirty_are(m + off, rlen, false))
+				TH_LOG("pinned pages not cleaned by syncfs()");
+			for (i = 0; i < PLUGS; i++) {
+				int r = tcancel(t.fd, plugs[i]);
+
+				ASSERT_TRUE(r == 0 || r == -EALREADY)
+					TH_LOG("cancel: %d", r);
+			}
+			for (i = 0; i < PLUGS; i++) {
+				ASSERT_EQ(0, twait(t.fd, plugs[i], WAIT_MS * 3, &st));
+				ASSERT_TRUE(st == 0 || st == -ECANCELED)
+					TH_LOG("plug %d: %d", i, st);
+			}
+			ASSERT_EQ(0, twait(t.fd, id, WAIT_MS, &st));
+			ASSERT_EQ(0, st);
+			/* completion dirtied them again */
+			ASSERT_TRUE(pages_dirty_are(m + off, rlen, true))
+				TH_LOG("written pages left clean");
+		}
+		ASSERT_EQ(-1, pattern_mismatch(m + off, rlen, soff));
+		ASSERT_EQ(0, munmap(m, len));
+		ASSERT_EQ(0, close(fd));
+		ASSERT_EQ(0, syncfs(dfd));
+		ASSERT_EQ(0, read_direct(path, 0, disk, len));
+		ASSERT_EQ(-1, pattern_mismatch(disk + off, rlen, soff))
+			TH_LOG("%s: byte %ld not on the disk", async ? "async" : "sync",
+			       pattern_mismatch(disk + off, rlen, soff));
+		ASSERT_EQ(-1, filled_mismatch(disk, off, DISK_BYTE));
+		ASSERT_EQ(-1, filled_mismatch(disk + off + rlen, len - off - rlen,
+					      DISK_BYTE));
+		ASSERT_EQ(held, pins_held());
+	}
+	munmap(plug, plug_len);
+	close(dfd);
+	tctx_close(&t);
+	free(disk);
 }
 
 TEST_HARNESS_MAIN

@@ -14,8 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
+
+#include <linux/fs.h>
+#include <linux/magic.h>
 
 #include "slab_count.h"
 #include "tether_test.h"
@@ -159,6 +164,20 @@ static int fds_open(void)
 	closedir(dir);
 	return n - 1; /* the directory's own descriptor */
 }
+
+/*
+ * Assert that creating a section named @name fails with @err and leaves
+ * nothing behind: no new descriptor, and the name still free.
+ */
+#define ASSERT_CREATE_FAILS(err, ctx, len, prot, backing, flags, name)	\
+	do {								\
+		int __fds = fds_open(), __fd = -1;			\
+		ASSERT_EQ(-(err), section_create_flags(ctx, len, prot,	\
+						       backing, name,	\
+						       flags, &__fd));	\
+		ASSERT_EQ(__fds, fds_open());				\
+		ASSERT_EQ(-ENOENT, section_open(ctx, name, RO, &__fd));	\
+	} while (0)
 
 /* Wait for a child and return its exit status, or 128 + signal. */
 static int wait_child(pid_t pid)
@@ -329,6 +348,72 @@ TEST_F(sec, create_backing_errors)
 	close(pipefd[1]);
 }
 
+/*
+ * A regular file whose file system has no mmap (a /proc/<pid> file) cannot
+ * back a section: ENODEV, before any access check, leaving nothing behind.
+ */
+TEST_F(sec, create_no_mmap_enodev)
+{
+	struct stat st;
+	int status, comm;
+
+	status = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, status);
+	comm = open("/proc/self/comm", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, comm);
+	/* regular files the kernel itself cannot map */
+	ASSERT_EQ(0, fstat(status, &st));
+	ASSERT_TRUE(S_ISREG(st.st_mode));
+	ASSERT_EQ(0, fstat(comm, &st));
+	ASSERT_TRUE(S_ISREG(st.st_mode));
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ, MAP_PRIVATE,
+				   status, 0));
+	ASSERT_EQ(ENODEV, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ, MAP_PRIVATE,
+				   comm, 0));
+	ASSERT_EQ(ENODEV, errno);
+
+	ASSERT_CREATE_FAILS(ENODEV, self->ctx, page_size(), RO, status, 0,
+			    "tether-nodev");
+	ASSERT_CREATE_FAILS(ENODEV, self->ctx, 0, RO, status, 0,
+			    "tether-nodev");
+	ASSERT_CREATE_FAILS(ENODEV, self->ctx, page_size(), RW, comm, 0,
+			    "tether-nodev");
+	ASSERT_CREATE_FAILS(ENODEV, self->ctx, page_size(), RW, comm,
+			    TETHER_SECTION_CREATE_EXTEND, "tether-nodev");
+	close(comm);
+	close(status);
+}
+
+/*
+ * A hugetlbfs file (here the kernel's internal mount, through
+ * memfd_create(MFD_HUGETLB)) cannot back a section: ENODEV whatever the
+ * protection, leaving nothing behind.
+ */
+TEST_F(sec, create_hugetlbfs_enodev)
+{
+	struct statfs sfs;
+	long hpage_kb;
+	int huge;
+
+	huge = memfd_create("tether-huge", MFD_HUGETLB | MFD_CLOEXEC);
+	if (huge < 0)
+		SKIP(return, "no hugetlbfs: memfd_create(MFD_HUGETLB): %s",
+		     strerror(errno));
+	ASSERT_EQ(0, fstatfs(huge, &sfs));
+	ASSERT_EQ(HUGETLBFS_MAGIC, (unsigned long)sfs.f_type);
+	hpage_kb = meminfo_kb("Hugepagesize");
+	ASSERT_LT(0, hpage_kb);
+	/* long enough that only the file system is wrong */
+	ASSERT_EQ(0, ftruncate(huge, hpage_kb * KiB));
+
+	ASSERT_CREATE_FAILS(ENODEV, self->ctx, 0, RO, huge, 0, "tether-huge");
+	ASSERT_CREATE_FAILS(ENODEV, self->ctx, 0, RW, huge, 0, "tether-huge");
+	ASSERT_CREATE_FAILS(ENODEV, self->ctx, page_size(), RW, huge, 0,
+			    "tether-huge");
+	close(huge);
+}
+
 TEST_F(sec, create_file_length)
 {
 	struct tether_section_info info;
@@ -474,18 +559,131 @@ TEST_F(sec, wrong_descriptor)
 	ASSERT_EQ(0, close(fd));
 }
 
+/*
+ * A forked child may not create through its parent's context (another
+ * address space): EPERM, no descriptor in the child, the name still free.
+ */
 TEST_F(sec, create_from_other_mm_eperm)
 {
+	int fd, status;
 	pid_t pid = fork();
 
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		int fd;
+		int fds = fds_open();
 
-		_exit(section_create(self->ctx, page_size(), RW, -1, NULL, &fd) ==
-		      -EPERM ? 0 : 1);
+		if (section_create(self->ctx, page_size(), RW, -1,
+				   "tether-mm-create", &fd) != -EPERM)
+			_exit(1);
+		_exit(fds_open() == fds ? 0 : 2);
 	}
-	ASSERT_EQ(0, wait_child(pid));
+	status = wait_child(pid);
+	ASSERT_EQ(0, status) TH_LOG("child failed at step %d", status);
+	ASSERT_EQ(-ENOENT, section_open(self->ctx, "tether-mm-create", RO, &fd));
+}
+
+/*
+ * Nor open by name through it: EPERM, no descriptor in the child, and no
+ * reference left on the section (its name goes with the parent's fd).
+ */
+TEST_F(sec, open_from_other_mm_eperm)
+{
+	int fd, sfd, status;
+	pid_t pid;
+
+	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1,
+				    "tether-mm-open", &fd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fds = fds_open();
+
+		if (section_open(self->ctx, "tether-mm-open", RO, &sfd) != -EPERM)
+			_exit(1);
+		if (section_open(self->ctx, "tether-mm-open", RW, &sfd) != -EPERM)
+			_exit(2);
+		_exit(fds_open() == fds ? 0 : 3);
+	}
+	status = wait_child(pid);
+	ASSERT_EQ(0, status) TH_LOG("child failed at step %d", status);
+	/* the parent's own context still opens it */
+	ASSERT_EQ(0, section_open(self->ctx, "tether-mm-open", RO, &sfd));
+	ASSERT_EQ(0, close(sfd));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(-ENOENT, section_open(self->ctx, "tether-mm-open", RO, &sfd));
+}
+
+/*
+ * Out of descriptors (RLIMIT_NOFILE used up, in a child): create and open
+ * fail with EMFILE and leave nothing: the failed creates' names are free,
+ * the failed open holds no reference. A file that EXTEND grew stays grown,
+ * as documented.
+ */
+TEST_F(sec, emfile_leaves_nothing)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct rlimit rl;
+		int ctx, file, held, fd, last = -1, nfill = 0;
+		struct stat st;
+
+		ctx = open(TETHER_DEV, O_RDWR | O_CLOEXEC);
+		file = tmp_file(page_size(), 'e');
+		if (ctx < 0 || file < 0)
+			_exit(10);
+		if (section_create(ctx, page_size(), RW, -1, "tether-emfile-held",
+				   &held))
+			_exit(11);
+		if (getrlimit(RLIMIT_NOFILE, &rl))
+			_exit(12);
+		rl.rlim_cur = 64;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(13);
+		/* every descriptor below the limit in use */
+		while ((fd = fcntl(ctx, F_DUPFD_CLOEXEC, 0)) >= 0) {
+			last = fd;
+			nfill++;
+		}
+		if (errno != EMFILE || !nfill)
+			_exit(14);
+
+		if (section_create(ctx, page_size(), RW, -1, "tether-emfile",
+				   &fd) != -EMFILE)
+			_exit(20);
+		if (section_create_flags(ctx, 4 * page_size(), RW, file,
+					 "tether-emfile-file",
+					 TETHER_SECTION_CREATE_EXTEND,
+					 &fd) != -EMFILE)
+			_exit(21);
+		if (fstat(file, &st) || st.st_size != (off_t)(4 * page_size()))
+			_exit(22);
+		if (section_open(ctx, "tether-emfile-held", RO, &fd) != -EMFILE)
+			_exit(23);
+
+		/* one descriptor free again: nothing took it, no name is left */
+		close(last);
+		if (section_open(ctx, "tether-emfile", RO, &fd) != -ENOENT)
+			_exit(30);
+		if (section_open(ctx, "tether-emfile-file", RO, &fd) != -ENOENT)
+			_exit(31);
+		/* the only free slot, and the name, can be used again */
+		if (section_create(ctx, page_size(), RW, -1, "tether-emfile", &fd))
+			_exit(32);
+		if (fd != last)
+			_exit(33);
+		close(fd);
+		/* the failed open's reference is gone with it */
+		close(held);
+		if (section_open(ctx, "tether-emfile-held", RO, &fd) != -ENOENT)
+			_exit(34);
+		_exit(0);
+	}
+	status = wait_child(pid);
+	ASSERT_EQ(0, status) TH_LOG("child failed at step %d", status);
 }
 
 TEST_F(sec, open_errors)
@@ -1451,13 +1649,42 @@ TEST_F(sec, memfd_future_write_seal)
 	ASSERT_LE(0, mfd);
 	ASSERT_EQ(0, ftruncate(mfd, 4 * page_size()));
 	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
-	ASSERT_EQ(-EPERM, section_create(self->ctx, 0, RW, mfd, NULL, &fd));
+	ASSERT_CREATE_FAILS(EPERM, self->ctx, 0, RW, mfd, 0, "tether-fsealed");
 	ASSERT_EQ(0, section_create(self->ctx, 0, RO, mfd, NULL, &fd));
 	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(-1, mprotect(p, page_size(), PROT_READ | PROT_WRITE));
 	ASSERT_EQ(EACCES, errno);
 	ASSERT_EQ(0, munmap(p, page_size()));
+	ASSERT_EQ(0, close(fd));
+	close(mfd);
+}
+
+/*
+ * A memfd sealed with F_SEAL_WRITE backs read-only sections only: write
+ * access is EPERM (as with F_SEAL_FUTURE_WRITE), leaving nothing behind;
+ * a read-only section of it reads its contents.
+ */
+TEST_F(sec, memfd_write_seal_create)
+{
+	int mfd, fd;
+	char *p;
+
+	mfd = memfd_create("tether-wsealed", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, 4 * page_size()));
+	ASSERT_EQ(7, pwrite(mfd, "sealed", 7, page_size()));
+	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+	ASSERT_EQ(F_SEAL_WRITE, fcntl(mfd, F_GET_SEALS));
+
+	ASSERT_CREATE_FAILS(EPERM, self->ctx, 0, RW, mfd, 0, "tether-wsealed");
+	ASSERT_CREATE_FAILS(EPERM, self->ctx, page_size(), RW, mfd, 0,
+			    "tether-wsealed");
+	ASSERT_EQ(0, section_create(self->ctx, 0, RO, mfd, NULL, &fd));
+	p = mmap(NULL, 2 * page_size(), PROT_READ, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_STREQ("sealed", p + page_size());
+	ASSERT_EQ(0, munmap(p, 2 * page_size()));
 	ASSERT_EQ(0, close(fd));
 	close(mfd);
 }
@@ -1504,44 +1731,23 @@ TEST_F(sec, memfd_write_seal_and_views)
  */
 FIXTURE(ext4) {
 	int ctx;
-	char dir[64];
-	char img[80];
-	bool mounted;
+	struct ext4_disk disk;
 };
 
 FIXTURE_SETUP(ext4)
 {
-	char cmd[512];
-
-	self->mounted = false;
 	tether_open_or_skip(_metadata, &self->ctx);
-	snprintf(self->dir, sizeof(self->dir), "/tmp/tether-ext4-XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(self->dir));
-	snprintf(self->img, sizeof(self->img), "%s.img", self->dir);
-	/* loop and ext4 are modules on 6.1/6.12, built in on debug */
-	snprintf(cmd, sizeof(cmd),
-		 "{ modprobe -q loop; modprobe -q ext4; } 2>/dev/null; "
-		 "truncate -s 32M %s && mkfs.ext4 -q -F %s >/dev/null 2>&1 && "
-		 "mount -o loop %s %s 2>/dev/null",
-		 self->img, self->img, self->img, self->dir);
-	if (system(cmd))
-		SKIP(return, "cannot mount an ext4 image on a loop device");
-	self->mounted = true;
+	EXT4_DISK_MOUNT_OR_SKIP(&self->disk);
 }
 
+/*
+ * In the parent (the fixture is shared with it): a failed ASSERT must not
+ * leave the file system mounted. Not close(self->ctx): that number is not
+ * the test's descriptor here (which went with the test's process).
+ */
 FIXTURE_TEARDOWN_PARENT(ext4)
 {
-	char cmd[256];
-
-	if (self->mounted) {
-		snprintf(cmd, sizeof(cmd), "umount %s", self->dir);
-		if (system(cmd))
-			TH_LOG("umount %s failed", self->dir);
-	}
-	rmdir(self->dir);
-	unlink(self->img);
-	if (self->ctx >= 0)
-		close(self->ctx);
+	ext4_disk_unmount(&self->disk);
 }
 
 /* Create @path with 8 pages, each starting "page N", on the disk. */
@@ -1568,32 +1774,13 @@ err:
 	return -1;
 }
 
-/* Read a page of @path from the disk itself, bypassing the page cache. */
-static int read_direct(const char *path, size_t off, char *out, size_t len)
-{
-	void *buf;
-	int fd, ret = -1;
-
-	if (posix_memalign(&buf, page_size(), page_size()))
-		return -1;
-	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	if (fd >= 0 && pread(fd, buf, page_size(), off) == (ssize_t)page_size()) {
-		memcpy(out, buf, len);
-		ret = 0;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return ret;
-}
-
 TEST_F_TIMEOUT(ext4, file_read_in_on_fault, 120)
 {
 	unsigned char vec[8];
 	char path[128], *p;
 	int file, fd;
 
-	snprintf(path, sizeof(path), "%s/data", self->dir);
+	snprintf(path, sizeof(path), "%s/data", self->disk.dir);
 	file = ext4_file(path);
 	ASSERT_LE(0, file);
 	/* drop the file's clean pages: they must come from the disk */
@@ -1625,7 +1812,7 @@ TEST_F_TIMEOUT(ext4, writes_reach_disk_after_msync, 120)
 	char path[128], buf[32], *p;
 	int file, fd, dfd;
 
-	snprintf(path, sizeof(path), "%s/data", self->dir);
+	snprintf(path, sizeof(path), "%s/data", self->disk.dir);
 	file = ext4_file(path);
 	ASSERT_LE(0, file);
 	ASSERT_EQ(0, section_create(self->ctx, 0, RW, file, NULL, &fd));
@@ -1643,12 +1830,63 @@ TEST_F_TIMEOUT(ext4, writes_reach_disk_after_msync, 120)
 	/* unmapped without msync: on the disk once the file system syncs */
 	strcpy(p + 6 * page_size(), "unmapped");
 	ASSERT_EQ(0, munmap(p, 8 * page_size()));
-	dfd = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open(self->disk.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_LE(0, dfd);
 	ASSERT_EQ(0, syncfs(dfd));
 	close(dfd);
 	ASSERT_EQ(0, read_direct(path, 6 * page_size(), buf, sizeof(buf)));
 	ASSERT_STREQ("unmapped", buf);
+}
+
+/*
+ * An append-only file (chattr +a) may back a read-only section but not a
+ * writable one, whatever its descriptor's mode: EACCES, leaving nothing
+ * behind. Extending it is truncate's EPERM, the file untouched.
+ */
+TEST_F_TIMEOUT(ext4, append_only_file_eacces, 120)
+{
+	char path[128], *p;
+	int file, app, fd, flags;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/append", self->disk.dir);
+	file = ext4_file(path);
+	ASSERT_LE(0, file);
+	ASSERT_EQ(0, ioctl(file, FS_IOC_GETFLAGS, &flags));
+	flags |= FS_APPEND_FL;
+	ASSERT_EQ(0, ioctl(file, FS_IOC_SETFLAGS, &flags))
+		TH_LOG("chattr +a: %s", strerror(errno));
+	/* the flag holds: the VFS refuses a new writable non-append open */
+	ASSERT_EQ(-1, open(path, O_RDWR | O_CLOEXEC));
+	ASSERT_EQ(EPERM, errno);
+	app = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+	ASSERT_LE(0, app);
+
+	/* opened for writing before the flag, and opened O_APPEND after it */
+	ASSERT_CREATE_FAILS(EACCES, self->ctx, 0, RW, file, 0, "tether-append");
+	ASSERT_CREATE_FAILS(EACCES, self->ctx, 0, RW, app, 0, "tether-append");
+	ASSERT_CREATE_FAILS(EACCES, self->ctx, 16 * page_size(), RW, app,
+			    TETHER_SECTION_CREATE_EXTEND, "tether-append");
+	ASSERT_CREATE_FAILS(EPERM, self->ctx, 16 * page_size(), RO, app,
+			    TETHER_SECTION_CREATE_EXTEND, "tether-append");
+	ASSERT_EQ(0, fstat(app, &st));
+	ASSERT_EQ(8 * page_size(), st.st_size);
+
+	/* read-only is fine, and its views read the file */
+	ASSERT_EQ(0, section_create(self->ctx, 0, RO, app, NULL, &fd));
+	p = mmap(NULL, 8 * page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_STREQ("page 1", p + page_size());
+	ASSERT_EQ(0, munmap(p, 8 * page_size()));
+	ASSERT_EQ(0, close(fd));
+
+	/* without the flag, the same descriptor backs a writable section */
+	flags &= ~FS_APPEND_FL;
+	ASSERT_EQ(0, ioctl(file, FS_IOC_SETFLAGS, &flags));
+	ASSERT_EQ(0, section_create(self->ctx, 0, RW, file, NULL, &fd));
+	ASSERT_EQ(0, close(fd));
+	close(app);
+	close(file);
 }
 
 TEST_HARNESS_MAIN

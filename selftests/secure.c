@@ -6,6 +6,7 @@
  * ranges and pins (close, exit, exec, kill), checked through the kernel's own
  * views: /proc/self/status VmPin, /proc/vmstat pin counters, debugfs.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -130,6 +131,101 @@ TEST_F(sec, validation_efault)
 	ASSERT_EQ(0, tstats(&self->t, &st));
 	ASSERT_EQ(0, st.regions);
 	ASSERT_EQ(0, st.pinned_pages);
+}
+
+/*
+ * A PIN secure that fails part-way unwinds every pin it took. In each case
+ * the front of the range is pinnable, so pin_user_pages_fast() pins it
+ * before it meets the bad part: the kernel's own pin counters (not only the
+ * context's charge, which every error path undoes) must be back where they
+ * were, and so must VmPin. The first case spans more than one pinning chunk
+ * (512 pages), so whole earlier chunks are unwound too.
+ */
+TEST(partial_pin_unwinds)
+{
+	size_t ps = page_size(), big = 1040 * ps;
+	long long held = pins_held();
+	long vmpin = proc_status_kb("VmPin");
+	struct tether_secure s;
+	struct tether_stats st;
+	struct tctx t;
+	char *a, *b;
+
+	ASSERT_EQ(0, tctx_open(&t));
+	a = map_anon(big);
+	b = map_anon(16 * ps);
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_NE(MAP_FAILED, b);
+
+	/* a hole at page 600: pages 0..599 (a whole chunk and more) pin first */
+	ASSERT_EQ(0, munmap(a + 600 * ps, ps));
+	ASSERT_EQ(-EFAULT, tsecure(&t, a, big, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(held, pins_held()) TH_LOG("hole: %lld pins left", pins_held() - held);
+	ASSERT_EQ(-EFAULT, tsecure(&t, a, big, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 0, &s));
+	ASSERT_EQ(held, pins_held());
+
+	/* the second half PROT_NONE */
+	ASSERT_EQ(0, mprotect(b + 8 * ps, 8 * ps, PROT_NONE));
+	ASSERT_EQ(-EFAULT, tsecure(&t, b, 16 * ps, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(held, pins_held()) TH_LOG("PROT_NONE: %lld pins left", pins_held() - held);
+
+	/* the second half read-only, pinned for writing */
+	ASSERT_EQ(0, mprotect(b + 8 * ps, 8 * ps, PROT_READ));
+	ASSERT_EQ(-EFAULT, tsecure(&t, b, 16 * ps, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 0, &s));
+	ASSERT_EQ(held, pins_held()) TH_LOG("read-only: %lld pins left", pins_held() - held);
+	/* ... while a read pin of the same range works and counts */
+	ASSERT_EQ(0, tsecure(&t, b, 16 * ps, TETHER_SECURE_PIN, 0, &s));
+	ASSERT_EQ(held + 16, pins_held());
+	ASSERT_EQ(0, trelease(&t, s.handle));
+
+	ASSERT_EQ(held, pins_held());
+	ASSERT_EQ(vmpin, proc_status_kb("VmPin"));
+	ASSERT_EQ(0, tstats(&t, &st));
+	ASSERT_EQ(0, st.regions);
+	ASSERT_EQ(0, st.pinned_pages);
+	ASSERT_EQ(1, st.secured);
+	ASSERT_EQ(0, tpending(&t));
+	tctx_close(&t);
+	munmap(a, big);
+	munmap(b, 16 * ps);
+}
+
+/*
+ * Releasing a range secured with PIN | WRITE marks its pages dirty: a device
+ * may have written them through the pin without any pte being dirtied, and
+ * the page's dirty bit is what makes the kernel keep or write back the data.
+ * An anonymous page shows it: the CPU's writes dirty only the pte, a pin
+ * taken on a present writable pte dirties nothing, so PG_dirty (KPF_DIRTY in
+ * /proc/kpageflags) stays clear until the release sets it. A read-only pin
+ * leaves it clear; closing the context dirties like a release.
+ */
+TEST_F(sec, release_dirties_write_pins)
+{
+	size_t ps = page_size();
+	struct tether_secure w, r, c;
+	char *p = self->buf;
+	struct tctx other;
+	int i;
+
+	if (geteuid() != 0 || page_dirty(p) < 0)
+		SKIP(return, "needs root for pagemap and /proc/kpageflags");
+	ASSERT_EQ(0, tctx_open(&other));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, page_dirty(p + i * ps)) TH_LOG("page %d dirty before", i);
+	ASSERT_EQ(0, tsecure(&self->t, p, ps, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 0, &w));
+	ASSERT_EQ(0, tsecure(&self->t, p + ps, ps, TETHER_SECURE_PIN, 0, &r));
+	ASSERT_EQ(0, tsecure(&other, p + 2 * ps, ps, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 0, &c));
+	/* pinning did not dirty them: what follows is the release's doing */
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, page_dirty(p + i * ps)) TH_LOG("page %d dirtied by the pin", i);
+	ASSERT_EQ(0, trelease(&self->t, r.handle));
+	ASSERT_EQ(0, page_dirty(p + ps));
+	ASSERT_EQ(0, trelease(&self->t, w.handle));
+	ASSERT_EQ(1, page_dirty(p));
+	tctx_close(&other);
+	ASSERT_EQ(1, page_dirty(p + 2 * ps));
+	ASSERT_EQ(0, page_dirty(p + ps));
+	ASSERT_NO_EVENT(&self->t);
 }
 
 TEST_F(sec, handles_never_reused)
@@ -346,13 +442,23 @@ TEST(rlimit_memlock)
 	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d failed", WEXITSTATUS(status));
 }
 
-/* Every call from another mm is refused and changes nothing. */
+/*
+ * Every call from another mm is refused and changes nothing. The caller
+ * leaves one event unread in the ring, so a poll() or read() that skipped
+ * the check would see it: poll() must report EPOLLERR alone, read() EPERM.
+ */
 static int foreign_calls(int fd, const struct tether_secure *owned, void *buf)
 {
 	struct tether_secure s = { .size = sizeof(s), .addr = (uintptr_t)buf,
 				   .length = 4096 };
 	struct tether_release r = { .size = sizeof(r), .handle = owned->handle };
+	uint64_t handles[1] = { owned->handle };
+	struct tether_release_batch b = { .size = sizeof(b), .count = 1,
+					  .handles = (uintptr_t)handles,
+					  .done = 77 };
+	struct tether_rearm ra = { .size = sizeof(ra), .next_seq = 77 };
 	struct tether_stats st = { .size = sizeof(st) };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	struct tether_event ev;
 
 	if (tether_ioctl(fd, TETHER_IOC_SECURE, &s) != -EPERM)
@@ -365,17 +471,37 @@ static int foreign_calls(int fd, const struct tether_secure *owned, void *buf)
 		return 4;
 	if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED || errno != EPERM)
 		return 5;
+	if (tether_ioctl(fd, TETHER_IOC_RELEASE_BATCH, &b) != -EPERM || b.done != 77)
+		return 6;
+	if (tether_ioctl(fd, TETHER_IOC_REARM, &ra) != -EPERM || ra.next_seq != 77)
+		return 7;
+	if (poll(&pfd, 1, 0) != 1 || pfd.revents != POLLERR)
+		return 8;
 	return 0;
+}
+
+/* The counters a foreign call could change, equal in @a and @b? */
+static bool same_counts(const struct tether_stats *a, const struct tether_stats *b)
+{
+	return a->regions == b->regions && a->pinned_pages == b->pinned_pages &&
+	       a->secured == b->secured && a->released == b->released &&
+	       a->invalidated == b->invalidated && a->events == b->events &&
+	       a->dropped == b->dropped && a->overflows == b->overflows;
 }
 
 TEST_F(sec, eperm_in_forked_child)
 {
-	struct tether_secure s;
-	struct tether_stats st;
+	size_t ps = page_size();
+	struct tether_secure s, gone;
+	struct tether_stats st0, st;
 	int status;
 	pid_t pid;
 
-	ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), TETHER_SECURE_PIN, 5, &s));
+	ASSERT_EQ(0, tsecure(&self->t, self->buf, ps, TETHER_SECURE_PIN, 5, &s));
+	/* one event waiting for the owner */
+	ASSERT_EQ(0, tsecure(&self->t, self->buf + ps, ps, 0, 6, &gone));
+	ASSERT_EQ(0, munmap(self->buf + ps, ps));
+	ASSERT_EQ(0, tstats(&self->t, &st0));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0)
@@ -384,21 +510,32 @@ TEST_F(sec, eperm_in_forked_child)
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("foreign call %d was not refused",
 						   WEXITSTATUS(status));
-	/* the owner's range is untouched and still watched */
+	/* nothing changed: counts, the unread event, the owner's range */
 	ASSERT_EQ(0, tstats(&self->t, &st));
-	ASSERT_EQ(1, st.regions);
+	ASSERT_TRUE(same_counts(&st0, &st));
+	ASSERT_EQ(2, st.regions);
+	ASSERT_EQ(1, st.pinned_pages);
+	ASSERT_EVENT(&self->t, &gone, TETHER_REASON_UNMAP, self->buf + ps, self->buf + 2 * ps);
+	ASSERT_NO_EVENT(&self->t);
 	ASSERT_TRUE(tvalid(&self->t, &s));
-	ASSERT_EQ(0, munmap(self->buf, page_size()));
-	ASSERT_EVENT(&self->t, &s, TETHER_REASON_UNMAP, self->buf, self->buf + page_size());
+	/* and it is still watched */
+	ASSERT_EQ(0, munmap(self->buf, ps));
+	ASSERT_EVENT(&self->t, &s, TETHER_REASON_UNMAP, self->buf, self->buf + ps);
+	ASSERT_NO_EVENT(&self->t);
 }
 
 TEST_F(sec, eperm_over_scm_rights)
 {
-	struct tether_secure s;
+	size_t ps = page_size();
+	struct tether_secure s, gone;
+	struct tether_stats st0, st;
 	int sv[2], status;
 	pid_t pid;
 
-	ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), 0, 5, &s));
+	ASSERT_EQ(0, tsecure(&self->t, self->buf, ps, 0, 5, &s));
+	ASSERT_EQ(0, tsecure(&self->t, self->buf + ps, ps, 0, 6, &gone));
+	ASSERT_EQ(0, munmap(self->buf + ps, ps));
+	ASSERT_EQ(0, tstats(&self->t, &st0));
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -419,9 +556,71 @@ TEST_F(sec, eperm_over_scm_rights)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	close(sv[0]);
 	ASSERT_TRUE(WIFEXITED(status));
-	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("foreign call %d was not refused",
+						   WEXITSTATUS(status));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_TRUE(same_counts(&st0, &st));
+	/* the owner still gets what was queued, and what comes next */
+	ASSERT_EVENT(&self->t, &gone, TETHER_REASON_UNMAP, self->buf + ps, self->buf + 2 * ps);
 	ASSERT_TRUE(tvalid(&self->t, &s));
+	ASSERT_EQ(0, munmap(self->buf, ps));
+	ASSERT_EVENT(&self->t, &s, TETHER_REASON_UNMAP, self->buf, self->buf + ps);
+	ASSERT_NO_EVENT(&self->t);
 	ASSERT_EQ(0, trelease(&self->t, s.handle));
+}
+
+/*
+ * fork() with a pinned range: the child inherits the descriptor and a copy
+ * of the memory (pinned pages are copied for it at fork, the owner keeps its
+ * frames), writes its copy and exits with the descriptor open. Nothing
+ * changes for the owner: the range stays valid on the same frames with no
+ * event, its pins are counted once, and closing the context returns them.
+ */
+TEST(fork_leaves_pins_with_owner)
+{
+	size_t ps = page_size(), len = 32 * ps;
+	long long held = pins_held();
+	struct tether_secure s;
+	struct tether_stats st;
+	uint64_t pfn, pfn_last;
+	struct tctx t;
+	int status;
+	char *buf;
+	pid_t pid;
+
+	ASSERT_EQ(0, tctx_open(&t));
+	buf = map_anon(len);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, tsecure(&t, buf, len, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 9, &s));
+	ASSERT_EQ(held + 32, pins_held());
+	pfn = pfn_of(buf);
+	pfn_last = pfn_of(buf + len - ps);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* its own copy (root sees frames; else pfn is 0) */
+		if (pfn && (pfn_of(buf) == pfn || pfn_of(buf + len - ps) == pfn_last))
+			_exit(1);
+		memset(buf, 0xcc, len);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("the child shared the pinned frames");
+	ASSERT_EQ(0, tpending(&t));
+	ASSERT_TRUE(tvalid(&t, &s));
+	ASSERT_EQ(pfn, pfn_of(buf));
+	ASSERT_EQ(pfn_last, pfn_of(buf + len - ps));
+	ASSERT_EQ(0x5a, buf[0]);
+	ASSERT_EQ(0x5a, buf[len - 1]);
+	ASSERT_EQ(held + 32, pins_held());
+	ASSERT_EQ(0, tstats(&t, &st));
+	ASSERT_EQ(1, st.regions);
+	ASSERT_EQ(32, st.pinned_pages);
+	ASSERT_EQ(0, st.invalidated);
+	tctx_close(&t);
+	ASSERT_EQ(held, pins_held());
+	munmap(buf, len);
 }
 
 TEST(close_releases_everything)
@@ -448,7 +647,10 @@ TEST(close_releases_everything)
 	munmap(buf, len);
 }
 
-/* A child that secures and pins, then ends as @how says; pins must come back. */
+/*
+ * A child that secures and pins, then ends as @how says (exit, SIGKILL, exec,
+ * fork then exit); pins must come back.
+ */
 static int child_with_pins(int how)
 {
 	size_t len = 32 * page_size();
@@ -473,6 +675,21 @@ static int child_with_pins(int how)
 			return 33;
 		execl("/bin/true", "true", (char *)NULL);
 		return 34;
+	case 3: { /* fork a child that inherits the fd and exits, then exit */
+		int status;
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return 36;
+		if (pid == 0)
+			_exit(0);
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+			return 37;
+		/* pinned: fork copied the pages for the child, nothing changed here */
+		if (!tvalid(&t, &s) || tpending(&t))
+			return 38;
+		return 0;
+	}
 	}
 	return 35;
 }
@@ -482,7 +699,7 @@ TEST(exit_kill_exec_leave_no_pins)
 	long long held = pins_held();
 	int how;
 
-	for (how = 0; how < 3; how++) {
+	for (how = 0; how < 4; how++) {
 		/* case 1 is killed by SIGKILL, the others exit */
 		ASSERT_TRUE(child_ends(child_with_pins, how, how == 1))
 			TH_LOG("case %d: the child failed", how);

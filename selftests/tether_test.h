@@ -343,6 +343,132 @@ static inline int kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* The page frame behind @addr, from /proc/self/pagemap (root sees PFNs); 0 if none. */
+static inline uint64_t pfn_of(const void *addr)
+{
+	uint64_t ent = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &ent, sizeof(ent), ((uintptr_t)addr / page_size()) * 8) != 8)
+		ent = 0;
+	close(fd);
+	return (ent & (1ULL << 63)) ? ent & ((1ULL << 55) - 1) : 0;
+}
+
+/* The /proc/kpageflags word of the page mapped at @addr, or -1 (root only). */
+static inline long long kpage_flags(const void *addr)
+{
+	uint64_t pfn = pfn_of(addr), flags;
+	ssize_t n;
+	int fd;
+
+	if (!pfn)
+		return -1;
+	fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = pread(fd, &flags, sizeof(flags), pfn * sizeof(flags));
+	close(fd);
+	return n == sizeof(flags) ? (long long)flags : -1;
+}
+
+#define KPF_DIRTY 4
+
+/* Is PG_dirty set on the page at @addr? 1, 0, or -1 (unknown). */
+static inline int page_dirty(const void *addr)
+{
+	long long flags = kpage_flags(addr);
+
+	return flags < 0 ? -1 : !!(flags & (1ULL << KPF_DIRTY));
+}
+
+/*
+ * A 32 MiB ext4 file system on a loop device, mounted at a fresh directory
+ * under /tmp: a real disk for write-back and O_DIRECT checks.
+ */
+struct ext4_disk {
+	char dir[64];
+	char img[80];
+	bool mounted;
+};
+
+/* Make and mount it; 0, or -1 with nothing left behind. */
+static inline int ext4_disk_mount(struct ext4_disk *d)
+{
+	char cmd[512];
+
+	d->mounted = false;
+	snprintf(d->dir, sizeof(d->dir), "/tmp/tether-ext4-XXXXXX");
+	if (!mkdtemp(d->dir))
+		return -1;
+	snprintf(d->img, sizeof(d->img), "%s.img", d->dir);
+	/* loop and ext4 are modules on 6.1/6.12, built in on debug */
+	snprintf(cmd, sizeof(cmd),
+		 "{ modprobe -q loop; modprobe -q ext4; } 2>/dev/null; "
+		 "truncate -s 32M %s && mkfs.ext4 -q -F %s >/dev/null 2>&1 && "
+		 "mount -o loop %s %s 2>/dev/null",
+		 d->img, d->img, d->img, d->dir);
+	if (system(cmd)) {
+		rmdir(d->dir);
+		unlink(d->img);
+		return -1;
+	}
+	d->mounted = true;
+	return 0;
+}
+
+static inline void ext4_disk_unmount(struct ext4_disk *d)
+{
+	char cmd[128];
+
+	if (d->mounted) {
+		snprintf(cmd, sizeof(cmd), "umount %s", d->dir);
+		if (system(cmd))
+			fprintf(stderr, "umount %s failed\n", d->dir);
+		d->mounted = false;
+	}
+	rmdir(d->dir);
+	unlink(d->img);
+}
+
+/*
+ * Read [@off, @off + @len) of @path from the disk itself, bypassing the
+ * page cache (O_DIRECT; @off page-aligned): 0, or -1.
+ */
+static inline int read_direct(const char *path, size_t off, void *out, size_t len)
+{
+	size_t span = (len + page_size() - 1) & ~(page_size() - 1);
+	void *buf;
+	int fd, ret = -1;
+
+	if (posix_memalign(&buf, page_size(), span))
+		return -1;
+	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, buf, span, off) >= (ssize_t)len) {
+		memcpy(out, buf, len);
+		ret = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+/*
+ * In a fixture's setup: mount @d, or skip; but in the test VM
+ * (TETHER_KERNEL set) the disk tests must run, so there it fails.
+ */
+#define EXT4_DISK_MOUNT_OR_SKIP(d)						\
+	do {									\
+		if (ext4_disk_mount(d)) {					\
+			ASSERT_EQ(NULL, getenv("TETHER_KERNEL"))		\
+				TH_LOG("the test VM cannot mount an ext4 image on a loop device"); \
+			SKIP(return, "cannot mount an ext4 image on a loop device"); \
+		}								\
+	} while (0)
+
 /* Pages pinned (FOLL_PIN) by anyone now, from the kernel's counters. */
 static inline long long pins_held(void)
 {
