@@ -124,10 +124,20 @@ static DEFINE_HASHTABLE(tether_section_names, TETHER_SECTION_NAMES_BITS);
 /* protects tether_section_names and every section's name_node */
 static DEFINE_MUTEX(tether_section_names_lock);
 
+/*
+ * Does the core count @vma as a writable mapping of its file? Views hold
+ * the backing's writable count by the same rule, so that a write seal
+ * (i_mmap_writable < 0) refuses them exactly when it would refuse the core.
+ */
 static bool tether_shared_maywrite(struct vm_area_struct *vma)
 {
+#ifdef TETHER_HAVE_SHARED_MAYWRITE
 	return (vma->vm_flags & (VM_SHARED | VM_MAYWRITE)) ==
 	       (VM_SHARED | VM_MAYWRITE);
+#else
+	/* before 6.7 (without the backport) every shared mapping counts */
+	return vma->vm_flags & VM_SHARED;
+#endif
 }
 
 /* Does the file carry a memfd write seal (F_SEAL_WRITE/F_SEAL_FUTURE_WRITE)? */
@@ -283,15 +293,6 @@ static int tether_section_mmap(struct file *filp, struct vm_area_struct *vma)
 		} else if (tether_write_sealed(backing)) {
 			if (vma->vm_flags & VM_WRITE)
 				return -EPERM;
-#ifndef TETHER_HAVE_SHARED_MAYWRITE
-			/*
-			 * This kernel counts every VM_SHARED mapping as
-			 * writable: linking even a read-only view would take
-			 * the count the seal holds at -1 back up. Refuse, as
-			 * its own mmap() of the memfd does.
-			 */
-			return -EPERM;
-#endif
 			clear |= VM_MAYWRITE;
 		}
 	}
