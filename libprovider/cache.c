@@ -112,7 +112,7 @@ struct tether_cache {
 	struct tcache_pool *pools;
 	uint64_t nentries;
 	uint64_t nbytes;
-	uint64_t uncached_out;	/* uncached registrations not yet put */
+	uint64_t uncached_out;	/* uncached registrations not yet deregistered */
 	/* retired, but ibv_dereg_mr() failed: retried by flush and destroy */
 	struct tcache_entry *stuck;
 	uint64_t nstuck;
@@ -324,10 +324,16 @@ static int tcache_retry_stuck(struct tether_cache *c)
 		}
 		*p = e->next;
 		c->nstuck--;
+		n++;
+		if (e->flags & TCACHE_UNCACHED) {
+			/* its own allocation, and no range */
+			c->uncached_out--;
+			free(e);
+			continue;
+		}
 		if (tcache_safe(c))
 			tether_release(c->ctx, e->range.handle);
 		tcache_free(c, e);
-		n++;
 	}
 	return n;
 }
@@ -657,6 +663,7 @@ static struct tcache_entry *tcache_miss_locked(struct tether_cache *c, uintptr_t
 			 * not in use, once, and try again.
 			 */
 			flushed = true;
+			tcache_retry_stuck(c);
 			tcache_for_each(c, tcache_flush_cb, &n);
 			mr = tcache_register(c, a, b, access, e, &range, &used);
 		}
@@ -767,13 +774,19 @@ TETHER_EXPORT int tether_cache_put(struct tether_cache *c, struct tether_mr *mr)
 
 	if (e->flags & TCACHE_UNCACHED) {
 		ret = ibv_dereg_mr(e->pub.mr);
-		if (ret)
-			return -ret; /* still registered and held: put it again later */
 		pthread_mutex_lock(&c->lock);
-		c->uncached_out--;
+		if (ret) {
+			/* still registered: kept aside like a cached entry */
+			e->next = c->stuck;
+			c->stuck = e;
+			c->nstuck++;
+		} else {
+			c->uncached_out--;
+		}
 		pthread_mutex_unlock(&c->lock);
-		free(e);
-		return 0;
+		if (!ret)
+			free(e);
+		return -ret;
 	}
 	return tcache_unref(c, e, false);
 }

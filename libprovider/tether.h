@@ -326,9 +326,9 @@ struct tether_mr *tether_cache_get(struct tether_cache *cache, void *addr,
  *
  * Return: 0, -EINVAL for a cached entry not held, or the negative errno of
  * ibv_dereg_mr() for a registration deregistered now. When that fails (a
- * memory window still bound to it, say) nothing is lost: an uncached
- * registration stays held (put it again once the cause is gone); a cached
- * one is kept aside and deregistered again by tether_cache_flush() and
+ * memory window still bound to it, say) nothing is lost, and the put is
+ * done all the same (do not put again): the registration is kept aside,
+ * still registered, and deregistered again by tether_cache_flush() and
  * tether_cache_destroy().
  */
 int tether_cache_put(struct tether_cache *cache, struct tether_mr *mr);
