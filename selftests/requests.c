@@ -1812,6 +1812,66 @@ static bool pages_dirty_are(const unsigned char *addr, size_t len, bool dirty)
  * again. (Held requests cannot be used: 6.5+ refuse long-term writable
  * pins of such mappings.)
  */
+/*
+ * A held request pins its buffer long-term (FOLL_LONGTERM). Since 6.5 GUP
+ * refuses long-term writable pins of a MAP_SHARED mapping of a file that
+ * needs dirty tracking (ext4 here): EFAULT, nothing written, nothing
+ * pinned. 6.1 allows it: the data then reaches the disk like any other.
+ */
+TEST_F_TIMEOUT(req_ext4, held_request_into_shared_file, 120)
+{
+	const size_t ps = page_size(), len = DISK_PAGES * ps, rlen = 3 * ps;
+	unsigned char *m, *disk = malloc(len);
+	int refuses = kernel_at_least(6, 5);
+	long long held = pins_held();
+	struct tether_stats st;
+	char path[128];
+	int32_t status;
+	struct tctx t;
+	uint64_t id;
+	int fd, ret;
+
+	ASSERT_NE(NULL, disk);
+	ASSERT_LE(0, refuses);
+	ASSERT_EQ(0, tctx_open(&t));
+	snprintf(path, sizeof(path), "%s/held", self->disk.dir);
+	fd = disk_file(path, len, DISK_BYTE);
+	ASSERT_LE(0, fd);
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+
+	ret = tsubmit(t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD, m + ps, rlen, 5, 0, &id);
+	TH_LOG("held request into a shared ext4 mapping: %s", ret ? strerror(-ret) : "accepted");
+	if (refuses) {
+		ASSERT_EQ(-EFAULT, ret);
+		ASSERT_EQ(held, pins_held());
+		ASSERT_EQ(0, tstats(&t, &st));
+		ASSERT_EQ(0, st.requests);
+		ASSERT_EQ(0, st.pinned_pages);
+		ASSERT_EQ(-1, filled_mismatch(m, len, DISK_BYTE));
+	} else {
+		ASSERT_EQ(0, ret);
+		ASSERT_EQ(0, tcomplete(t.fd, id, 0));
+		ASSERT_EQ(0, twait(t.fd, id, WAIT_MS, &status));
+		ASSERT_EQ(0, status);
+		ASSERT_EQ(held, pins_held());
+		ASSERT_EQ(-1, pattern_mismatch(m + ps, rlen, 5));
+		ASSERT_EQ(-1, filled_mismatch(m, ps, DISK_BYTE));
+		ASSERT_EQ(-1, filled_mismatch(m + ps + rlen, len - ps - rlen, DISK_BYTE));
+	}
+	ASSERT_EQ(0, munmap(m, len));
+	ASSERT_EQ(0, fsync(fd));
+	ASSERT_EQ(0, read_direct(path, 0, disk, len));
+	if (refuses) {
+		ASSERT_EQ(-1, filled_mismatch(disk, len, DISK_BYTE));
+	} else {
+		ASSERT_EQ(-1, pattern_mismatch(disk + ps, rlen, 5));
+	}
+	close(fd);
+	free(disk);
+	tctx_close(&t);
+}
+
 TEST_F_TIMEOUT(req_ext4, shared_file_written_to_disk, 600)
 {
 	const size_t ps = page_size(), len = DISK_PAGES * ps, plug_len = 16 << 20;

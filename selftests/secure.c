@@ -972,7 +972,88 @@ TEST_F(sec, size_boundaries_all)
 		buf.flags = 0x40000000; /* an unknown flag */
 		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf)
 			TH_LOG("op %zu: unknown flag", i);
+		ASSERT_IOCTL_ERR(EFAULT, self->t.fd, ops[i].cmd, NULL)
+			TH_LOG("op %zu: NULL", i);
 	}
+}
+
+/*
+ * A newer caller's larger struct with a zero tail works like the current
+ * one: each op succeeds, its answer is written, the size field is left as
+ * the caller set it, and nothing is written past the kernel's struct.
+ */
+#define TAIL 24
+#define WITH_TAIL(type)							\
+	union {								\
+		type s;							\
+		unsigned char bytes[sizeof(type) + TAIL];		\
+	}
+
+static bool tail_zero(const unsigned char *bytes, size_t from)
+{
+	size_t i;
+
+	for (i = from; i < from + TAIL; i++)
+		if (bytes[i])
+			return false;
+	return true;
+}
+
+TEST_F(sec, larger_structs_with_zero_tail)
+{
+	WITH_TAIL(struct tether_info) info = { 0 };
+	WITH_TAIL(struct tether_secure) sec = { 0 };
+	WITH_TAIL(struct tether_release) rel = { 0 };
+	WITH_TAIL(struct tether_release_batch) batch = { 0 };
+	WITH_TAIL(struct tether_rearm) rearm = { 0 };
+	WITH_TAIL(struct tether_stats) st = { 0 };
+	uint64_t handles[1];
+
+	info.s.size = sizeof(info);
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_GET_INFO, &info);
+	ASSERT_EQ(TETHER_ABI_VERSION, info.s.abi_version);
+	ASSERT_EQ(sizeof(info), info.s.size);
+	ASSERT_TRUE(tail_zero(info.bytes, sizeof(info.s)));
+
+	sec.s.size = sizeof(sec);
+	sec.s.addr = (uintptr_t)self->buf;
+	sec.s.length = page_size();
+	sec.s.cookie = 3;
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_SECURE, &sec);
+	ASSERT_NE(0, sec.s.handle);
+	ASSERT_NE(0, sec.s.generation);
+	ASSERT_TRUE(tail_zero(sec.bytes, sizeof(sec.s)));
+
+	st.s.size = sizeof(st);
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_GET_STATS, &st);
+	ASSERT_EQ(1, st.s.regions);
+	ASSERT_TRUE(tail_zero(st.bytes, sizeof(st.s)));
+
+	rel.s.size = sizeof(rel);
+	rel.s.handle = sec.s.handle;
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_RELEASE, &rel);
+	ASSERT_TRUE(tail_zero(rel.bytes, sizeof(rel.s)));
+
+	sec.s.handle = 0;
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_SECURE, &sec);
+	handles[0] = sec.s.handle;
+	batch.s.size = sizeof(batch);
+	batch.s.handles = (uintptr_t)handles;
+	batch.s.count = 1;
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_RELEASE_BATCH, &batch);
+	ASSERT_EQ(1, batch.s.done);
+	ASSERT_TRUE(tail_zero(batch.bytes, sizeof(batch.s)));
+
+	rearm.s.size = sizeof(rearm);
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_REARM, &rearm);
+	ASSERT_EQ(0, rearm.s.dropped);
+	ASSERT_EQ(1, rearm.s.next_seq);
+	ASSERT_TRUE(tail_zero(rearm.bytes, sizeof(rearm.s)));
+
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_GET_STATS, &st);
+	ASSERT_EQ(0, st.s.regions);
+	ASSERT_EQ(2, st.s.released);
+	ASSERT_NO_EVENT(&self->t);
 }
 
 TEST_HARNESS_MAIN
