@@ -1541,10 +1541,20 @@ TEST_F_TIMEOUT(sec, concurrent_open_map_unmap_close, 600)
 
 #define FAILSLAB "/sys/kernel/debug/failslab/"
 
-/* Let this task's slab allocations fail (failslab), or stop them failing. */
+/*
+ * Fail one of this thread's next slab allocations (the 1st to 6th, at
+ * random: fail-nth), or stop. fail-nth belongs to the thread alone (a fork
+ * does not inherit it) and works with failslab's probability left at 0, so
+ * no other task can ever see an injected failure, whatever this test does.
+ */
 static void fail_slab(bool on)
 {
-	write_file("/proc/self/make-it-fail", on ? "1" : "0");
+	static unsigned int seed = 1;
+	char n[4] = "0";
+
+	if (on)
+		snprintf(n, sizeof(n), "%u", 1 + rand_r(&seed) % 6);
+	write_file("/proc/thread-self/fail-nth", n);
 }
 
 /*
@@ -1554,26 +1564,22 @@ static void fail_slab(bool on)
  */
 TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
 {
-	static const char *const setup[][2] = {
-		{ "task-filter", "Y" }, { "probability", "10" },
-		{ "interval", "1" }, { "times", "-1" }, { "space", "0" },
-		{ "verbose", "0" }, { "ignore-gfp-wait", "N" },
-	};
 	long shmem0, files0, shmem1, files1;
 	int i, fd, sfd, ret, failures = 0;
-	size_t k;
+	char gfp_wait[8] = "Y";
 	char *p;
 
-	if (access(FAILSLAB "probability", W_OK))
+	if (access(FAILSLAB "ignore-gfp-wait", W_OK) ||
+	    access("/proc/thread-self/fail-nth", W_OK))
 		SKIP(return, "no failslab in this kernel (CONFIG_FAILSLAB, debugfs)");
 	shmem0 = meminfo_kb("Shmem");
 	files0 = files_allocated();
-	for (k = 0; k < sizeof(setup) / sizeof(setup[0]); k++) {
-		char path[128];
-
-		snprintf(path, sizeof(path), FAILSLAB "%s", setup[k][0]);
-		write_file(path, setup[k][1]);
-	}
+	/* GFP_KERNEL allocations may fail too (by default failslab spares them) */
+	fd = open(FAILSLAB "ignore-gfp-wait", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_LT(0, read(fd, gfp_wait, 1));
+	close(fd);
+	ASSERT_EQ(0, write_file(FAILSLAB "ignore-gfp-wait", "N"));
 
 	for (i = 0; i < 300; i++) {
 		fail_slab(true);
@@ -1625,8 +1631,7 @@ TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
 		if (sfd >= 0)
 			close(sfd);
 	}
-	write_file(FAILSLAB "probability", "0");
-	write_file(FAILSLAB "task-filter", "N");
+	write_file(FAILSLAB "ignore-gfp-wait", gfp_wait);
 	TH_LOG("%d injected failures seen", failures);
 	ASSERT_LT(0, failures);
 
