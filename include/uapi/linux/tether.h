@@ -632,8 +632,10 @@ enum tether_section_backing {
  *   mmap(), or it is on hugetlbfs.
  * - EACCES: @backing_fd is not open for reading; @max_prot has
  *   TETHER_SECTION_WRITE and @backing_fd is not open for writing or the
- *   file is append-only; TETHER_SECTION_CREATE_EXTEND is needed and
- *   @backing_fd is not open for writing.
+ *   file is append-only (a descriptor opened O_APPEND, or opened before
+ *   the flag was set: open() itself refuses O_RDWR without O_APPEND on
+ *   such a file); TETHER_SECTION_CREATE_EXTEND is needed and @backing_fd
+ *   is not open for writing.
  * - EPERM: @max_prot has TETHER_SECTION_WRITE and @backing_fd is a memfd
  *   with F_SEAL_WRITE or F_SEAL_FUTURE_WRITE.
  * - EEXIST: @name is already taken in the caller's user namespace.
