@@ -15,11 +15,11 @@
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 export TETHER_BUILD ?= $(TOP)/build
-export TETHER_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tether
+export TETHER_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tether
 B := $(TETHER_BUILD)
-KSRC := $(TETHER_CACHE)/linux-source-6.12
+KSRC := $(TETHER_CACHE_DIR)/linux-source-6.12
 
-PREPARED := $(foreach k,6.1 6.12 debug,$(if $(wildcard $(TETHER_CACHE)/kernels/$(k)/ready),$(k)))
+PREPARED := $(foreach k,6.1 6.12 debug,$(if $(wildcard $(TETHER_CACHE_DIR)/kernels/$(k)/ready),$(k)))
 KERNELS ?= $(PREPARED)
 # what the user named (make check decides the default after set-up has run)
 USER_KERNELS := $(if $(filter command line environment,$(origin KERNELS)),$(KERNELS))

@@ -3,7 +3,7 @@
 # Defines where the kernel cache lives and how a kernel name maps to its files.
 
 TETHER_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TETHER_CACHE=${TETHER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tether}
+TETHER_CACHE_DIR=${TETHER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tether}
 TETHER_BUILD=${TETHER_BUILD:-$TETHER_TOP/build}
 # The prebuilt debug kernel: a folder with bzImage and build.tar.xz.
 TETHER_DEBUG_KERNEL=${TETHER_DEBUG_KERNEL:-$TETHER_TOP/../shared/kernels/debug-6.12}
@@ -12,7 +12,7 @@ die() { echo "${0##*/}: $*" >&2; exit 1; }
 note() { echo "${0##*/}: $*" >&2; }
 
 # kernel_dir NAME: the cache folder of test kernel NAME (6.1, 6.12, debug).
-kernel_dir() { echo "$TETHER_CACHE/kernels/$1"; }
+kernel_dir() { echo "$TETHER_CACHE_DIR/kernels/$1"; }
 
 # kernel_ready NAME: true when NAME has been fetched and prepared by scripts/deps.
 kernel_ready() { [ -f "$(kernel_dir "$1")/ready" ]; }
