@@ -280,6 +280,19 @@ static bool tcache_serves(const struct tether_cache *c, struct tcache_entry *e,
 }
 
 /*
+ * Keep aside an entry whose ibv_dereg_mr() failed (a memory window bound to
+ * it, say): still registered, so the device may still use it and a cached
+ * one keeps its range too; retried by tcache_retry_stuck(). Out of the
+ * index already; refs stays TCACHE_DEAD. With the lock held.
+ */
+static void tcache_set_aside(struct tether_cache *c, struct tcache_entry *e)
+{
+	e->next = c->stuck;
+	c->stuck = e;
+	c->nstuck++;
+}
+
+/*
  * Deregister and release a retired entry (refs == TCACHE_DEAD, already out
  * of the index and the table) and free it.
  */
@@ -295,14 +308,7 @@ static int tcache_retire(struct tether_cache *c, struct tcache_entry *e)
 	/* libibverbs returns 0 or an errno value */
 	ret = -ibv_dereg_mr(e->pub.mr);
 	if (ret) {
-		/*
-		 * Still registered (a memory window bound to it, say): the
-		 * device may still use it, so it keeps its range too. Out of
-		 * the index already; refs stays TCACHE_DEAD.
-		 */
-		e->next = c->stuck;
-		c->stuck = e;
-		c->nstuck++;
+		tcache_set_aside(c, e);
 		return ret;
 	}
 	if (tcache_safe(c))
@@ -775,14 +781,10 @@ TETHER_EXPORT int tether_cache_put(struct tether_cache *c, struct tether_mr *mr)
 	if (e->flags & TCACHE_UNCACHED) {
 		ret = ibv_dereg_mr(e->pub.mr);
 		pthread_mutex_lock(&c->lock);
-		if (ret) {
-			/* still registered: kept aside like a cached entry */
-			e->next = c->stuck;
-			c->stuck = e;
-			c->nstuck++;
-		} else {
+		if (ret)
+			tcache_set_aside(c, e);
+		else
 			c->uncached_out--;
-		}
 		pthread_mutex_unlock(&c->lock);
 		if (!ret)
 			free(e);

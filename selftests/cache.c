@@ -1361,15 +1361,41 @@ TEST(module_absent_refuses_unless_passthrough)
 	munmap(buf, 64 << 10);
 }
 
+/*
+ * Get and put @n registrations of @len bytes, the i-th at @buf + i * @step:
+ * 0, or the index of the first get that failed, plus one.
+ */
+static int get_put_each(struct tether_cache *c, char *buf, int n, size_t len, size_t step)
+{
+	struct tether_mr *mr;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		mr = tether_cache_get(c, buf + i * step, len, ACC_RW);
+		if (!mr)
+			return i + 1;
+		tether_cache_put(c, mr);
+	}
+	return 0;
+}
+
 TEST(environment_knobs)
 {
+	/* malformed values are refused, with a message */
+	static const char *const refused[][2] = {
+		{ "TETHER_CACHE_MAX_BYTES", "lots" },
+		{ "TETHER_CACHE_MAX_ENTRIES", "0" },
+		{ "TETHER_CACHE", "maybe" },
+		{ "TETHER_CACHE_MAX_ENTRIES", "0x10" },	/* decimal only */
+		{ "TETHER_CACHE_STATS", "yes" },
+	};
 	struct tether_context *ctx = tether_open();
 	struct tether_cache_stats st;
 	struct tether_cache *c;
 	struct tether_mr *mr;
 	struct rdev dev;
 	char *buf = map_anon(1 << 20);
-	int i;
+	size_t i;
 
 	if (!ctx)
 		SKIP(return, "tether.ko not loaded");
@@ -1379,11 +1405,7 @@ TEST(environment_knobs)
 	setenv("TETHER_CACHE", "0", 1);
 	c = tether_cache_create(ctx, dev.pd, NULL);
 	ASSERT_NE(NULL, c);
-	for (i = 0; i < 2; i++) {
-		mr = tether_cache_get(c, buf, 4096, ACC_RW);
-		ASSERT_NE(NULL, mr);
-		tether_cache_put(c, mr);
-	}
+	ASSERT_EQ(0, get_put_each(c, buf, 2, 4096, 0));
 	tether_cache_query_stats(c, &st);
 	ASSERT_EQ(2, st.uncached);
 	ASSERT_EQ(0, st.hits);
@@ -1395,11 +1417,7 @@ TEST(environment_knobs)
 	setenv("TETHER_CACHE_MAX_BYTES", "64k", 1);
 	c = tether_cache_create(ctx, dev.pd, NULL);
 	ASSERT_NE(NULL, c);
-	for (i = 0; i < 4; i++) {
-		mr = tether_cache_get(c, buf + i * 16384, 16384, ACC_RW);
-		ASSERT_NE(NULL, mr);
-		tether_cache_put(c, mr);
-	}
+	ASSERT_EQ(0, get_put_each(c, buf, 4, 16384, 16384));
 	tether_cache_query_stats(c, &st);
 	ASSERT_EQ(2, st.entries);
 	ASSERT_EQ(2, st.evictions[TETHER_EVICT_CAPACITY]);
@@ -1409,39 +1427,25 @@ TEST(environment_knobs)
 	tether_cache_query_stats(c, &st);
 	ASSERT_EQ(1, st.uncached);
 	ASSERT_EQ(0, tether_cache_destroy(c));
-
-	/* malformed values are refused, with a message */
-	setenv("TETHER_CACHE_MAX_BYTES", "lots", 1);
-	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
-	ASSERT_EQ(EINVAL, errno);
 	unsetenv("TETHER_CACHE_MAX_BYTES");
-	setenv("TETHER_CACHE_MAX_ENTRIES", "0", 1);
-	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
-	ASSERT_EQ(EINVAL, errno);
 	unsetenv("TETHER_CACHE_MAX_ENTRIES");
-	setenv("TETHER_CACHE", "maybe", 1);
-	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
-	ASSERT_EQ(EINVAL, errno);
-	unsetenv("TETHER_CACHE");
-	setenv("TETHER_CACHE_MAX_ENTRIES", "0x10", 1); /* decimal only */
-	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
-	ASSERT_EQ(EINVAL, errno);
+
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		setenv(refused[i][0], refused[i][1], 1);
+		ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL))
+			TH_LOG("%s=%s accepted", refused[i][0], refused[i][1]);
+		ASSERT_EQ(EINVAL, errno);
+		unsetenv(refused[i][0]);
+	}
+
 	setenv("TETHER_CACHE_MAX_ENTRIES", "010", 1); /* ten, not eight */
 	c = tether_cache_create(ctx, dev.pd, NULL);
 	ASSERT_NE(NULL, c);
-	for (i = 0; i < 12; i++) {
-		mr = tether_cache_get(c, buf + i * 4096, 4096, ACC_RW);
-		ASSERT_NE(NULL, mr);
-		tether_cache_put(c, mr);
-	}
+	ASSERT_EQ(0, get_put_each(c, buf, 12, 4096, 4096));
 	tether_cache_query_stats(c, &st);
 	ASSERT_EQ(10, st.entries);
 	ASSERT_EQ(0, tether_cache_destroy(c));
 	unsetenv("TETHER_CACHE_MAX_ENTRIES");
-	setenv("TETHER_CACHE_STATS", "yes", 1);
-	ASSERT_EQ(NULL, tether_cache_create(ctx, dev.pd, NULL));
-	ASSERT_EQ(EINVAL, errno);
-	unsetenv("TETHER_CACHE_STATS");
 	rdev_close(&dev);
 	tether_close(ctx);
 	munmap(buf, 1 << 20);

@@ -1580,8 +1580,6 @@ TEST(held_requests_charge_memlock)
 	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d failed", WEXITSTATUS(status));
 }
 
-#define FAILSLAB "/sys/kernel/debug/failslab/"
-
 /* This thread's fault-injection files. */
 struct slab_failer {
 	int nth_fd;	/* /proc/thread-self/fail-nth */
@@ -1700,12 +1698,12 @@ TEST_F_TIMEOUT(req, allocation_failures_enomem, 300)
 	static const char *const setup[][2] = {
 		{ "probability", "100" }, { "task-filter", "Y" },
 		{ "interval", "1" }, { "times", "-1" }, { "space", "0" },
-		{ "verbose", "0" }, { "ignore-gfp-wait", "N" },
+		{ "verbose", "0" },
 	};
-	char gfp_wait[8], path[128];
+	char gfp_wait[2], path[128];
 	struct slab_failer f;
 	size_t m, k;
-	int fd, all;
+	int all;
 
 	if (access(FAILSLAB "ignore-gfp-wait", W_OK))
 		SKIP(return, "no failslab in this kernel (CONFIG_FAILSLAB, debugfs)");
@@ -1713,12 +1711,7 @@ TEST_F_TIMEOUT(req, allocation_failures_enomem, 300)
 	ASSERT_LE(0, f.nth_fd) TH_LOG("fail-nth: %s", strerror(errno));
 	f.task_fd = open("/proc/thread-self/make-it-fail", O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, f.task_fd) TH_LOG("make-it-fail: %s", strerror(errno));
-	fd = open(FAILSLAB "ignore-gfp-wait", O_RDONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	ASSERT_LT(0, read(fd, gfp_wait, sizeof(gfp_wait) - 1));
-	gfp_wait[1] = 0;
-	close(fd);
-	/* GFP_KERNEL allocations fail too (by default failslab spares them) */
+	ASSERT_EQ(0, failslab_include_gfp_wait(gfp_wait));
 	for (k = 0; k < sizeof(setup) / sizeof(setup[0]); k++) {
 		snprintf(path, sizeof(path), FAILSLAB "%s", setup[k][0]);
 		ASSERT_EQ(0, write_file(path, setup[k][1])) TH_LOG("%s", path);
@@ -1731,13 +1724,13 @@ TEST_F_TIMEOUT(req, allocation_failures_enomem, 300)
 				TH_LOG("mode %zu: no submit failed", m);
 	write_file(FAILSLAB "probability", "0");
 	write_file(FAILSLAB "task-filter", "N");
-	write_file(FAILSLAB "ignore-gfp-wait", gfp_wait);
+	failslab_restore_gfp_wait(gfp_wait);
 	close(f.task_fd);
 	close(f.nth_fd);
 }
 
 /*
- * An ext4 file system on a loop device in /tmp, as in sections.c: buffers
+ * An ext4 file system on a loop device in /tmp (struct ext4_disk): buffers
  * in MAP_SHARED mappings of a file whose pages really are written back to
  * a disk. The test VM (TETHER_KERNEL set) must be able to make one.
  */

@@ -1539,8 +1539,6 @@ TEST_F_TIMEOUT(sec, concurrent_open_map_unmap_close, 600)
 	ASSERT_EQ(-ENOENT, section_open(self->ctx, "tether-race", RO, &fd));
 }
 
-#define FAILSLAB "/sys/kernel/debug/failslab/"
-
 /*
  * Fail one of this thread's next slab allocations (the 1st to 6th, at
  * random: fail-nth), or stop. fail-nth belongs to the thread alone (a fork
@@ -1566,7 +1564,7 @@ TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
 {
 	long shmem0, files0, shmem1, files1;
 	int i, fd, sfd, ret, failures = 0;
-	char gfp_wait[8] = "Y";
+	char gfp_wait[2];
 	char *p;
 
 	if (access(FAILSLAB "ignore-gfp-wait", W_OK) ||
@@ -1574,12 +1572,7 @@ TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
 		SKIP(return, "no failslab in this kernel (CONFIG_FAILSLAB, debugfs)");
 	shmem0 = meminfo_kb("Shmem");
 	files0 = files_allocated();
-	/* GFP_KERNEL allocations may fail too (by default failslab spares them) */
-	fd = open(FAILSLAB "ignore-gfp-wait", O_RDONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	ASSERT_LT(0, read(fd, gfp_wait, 1));
-	close(fd);
-	ASSERT_EQ(0, write_file(FAILSLAB "ignore-gfp-wait", "N"));
+	ASSERT_EQ(0, failslab_include_gfp_wait(gfp_wait));
 
 	for (i = 0; i < 300; i++) {
 		fail_slab(true);
@@ -1631,7 +1624,7 @@ TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
 		if (sfd >= 0)
 			close(sfd);
 	}
-	write_file(FAILSLAB "ignore-gfp-wait", gfp_wait);
+	failslab_restore_gfp_wait(gfp_wait);
 	TH_LOG("%d injected failures seen", failures);
 	ASSERT_LT(0, failures);
 
@@ -1645,14 +1638,25 @@ TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
 	ASSERT_LT(files1 - files0, 100);
 }
 
+/* A 4-page memfd that allows sealing: its descriptor, or -1. */
+static int sealable_memfd(const char *name)
+{
+	int mfd = memfd_create(name, MFD_ALLOW_SEALING | MFD_CLOEXEC);
+
+	if (mfd >= 0 && ftruncate(mfd, 4 * page_size())) {
+		close(mfd);
+		mfd = -1;
+	}
+	return mfd;
+}
+
 TEST_F(sec, memfd_future_write_seal)
 {
 	int mfd, fd;
 	char *p;
 
-	mfd = memfd_create("tether-sealed", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	mfd = sealable_memfd("tether-sealed");
 	ASSERT_LE(0, mfd);
-	ASSERT_EQ(0, ftruncate(mfd, 4 * page_size()));
 	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
 	ASSERT_CREATE_FAILS(EPERM, self->ctx, 0, RW, mfd, 0, "tether-fsealed");
 	ASSERT_EQ(0, section_create(self->ctx, 0, RO, mfd, NULL, &fd));
@@ -1675,9 +1679,8 @@ TEST_F(sec, memfd_write_seal_create)
 	int mfd, fd;
 	char *p;
 
-	mfd = memfd_create("tether-wsealed", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	mfd = sealable_memfd("tether-wsealed");
 	ASSERT_LE(0, mfd);
-	ASSERT_EQ(0, ftruncate(mfd, 4 * page_size()));
 	ASSERT_EQ(7, pwrite(mfd, "sealed", 7, page_size()));
 	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
 	ASSERT_EQ(F_SEAL_WRITE, fcntl(mfd, F_GET_SEALS));
@@ -1699,9 +1702,8 @@ TEST_F(sec, memfd_write_seal_and_views)
 	int mfd, fd;
 	char *p;
 
-	mfd = memfd_create("tether-seal", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	mfd = sealable_memfd("tether-seal");
 	ASSERT_LE(0, mfd);
-	ASSERT_EQ(0, ftruncate(mfd, 4 * page_size()));
 	ASSERT_EQ(0, section_create(self->ctx, 0, RW, mfd, NULL, &fd));
 
 	/* a writable shared view blocks F_SEAL_WRITE, as a mapping does */
