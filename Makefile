@@ -24,7 +24,11 @@ KERNELS ?= $(PREPARED)
 # what the user named (make check decides the default after set-up has run)
 USER_KERNELS := $(if $(filter command line environment,$(origin KERNELS)),$(KERNELS))
 
+# make's own default (cc) gives way to gcc; CC from the command line or the
+# environment is used as given
+ifeq ($(origin CC),default)
 CC := gcc
+endif
 CFLAGS ?= -O2 -g
 WFLAGS := -Wall -Wextra -Werror
 CPPFLAGS_ALL := -D_GNU_SOURCE -I$(TOP)/include/uapi -I$(TOP)/libprovider
@@ -107,28 +111,20 @@ $(B)/selftests/%: selftests/%.c $(wildcard selftests/*.h) include/uapi/linux/tet
 		-o $@ $< $(LIB_A) $(TEST_LIBS)
 
 tools: $(TOOL_BINS)
-
-$(B)/tools/%: tools/%.c libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
-
 examples: $(EXAMPLE_BINS)
-
-$(B)/examples/%: examples/%.c libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
-
 demo-bin: $(DEMO)
-
-$(DEMO): demo/rdma_demo.c selftests/rdma_loop.h libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
-
 bench-bin: $(BENCH)
 
-$(BENCH): bench/cache_bench.c libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
+# every program linked with libtether: one source file each, one rule
+PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH)
+$(TOOL_BINS): $(B)/tools/%: tools/%.c
+$(EXAMPLE_BINS): $(B)/examples/%: examples/%.c
+$(DEMO): demo/rdma_demo.c selftests/rdma_loop.h
+$(BENCH): bench/cache_bench.c
+
+$(PROGRAMS): libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< $(LIB_A) -libverbs -lpthread
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $(filter %.c,$^) $(LIB_A) -libverbs -lpthread
 
 $(KSRC):
 	@echo "$(KSRC) is missing: run scripts/deps" >&2; exit 1
