@@ -828,8 +828,7 @@ static uint64_t tcache_held(struct tether_cache *c)
 	return n;
 }
 
-TETHER_EXPORT int tether_cache_query_stats(struct tether_cache *c,
-					   struct tether_cache_stats *st)
+static void tcache_query_stats(struct tether_cache *c, struct tether_cache_stats *st)
 {
 	int i;
 
@@ -842,6 +841,16 @@ TETHER_EXPORT int tether_cache_query_stats(struct tether_cache *c,
 	st->hits = 0;
 	for (i = 0; i < TCACHE_STRIPES; i++)
 		st->hits += __atomic_load_n(&c->stripes[i].hits, __ATOMIC_RELAXED);
+}
+
+TETHER_EXPORT int tether_cache_query_stats_sized(struct tether_cache *c,
+						 struct tether_cache_stats *st,
+						 size_t st_size)
+{
+	struct tether_cache_stats mine;
+
+	tcache_query_stats(c, &mine);
+	tether_copy_out(st, st_size, &mine, sizeof(mine));
 	return 0;
 }
 
@@ -849,7 +858,7 @@ TETHER_EXPORT void tether_cache_print_stats(struct tether_cache *c, FILE *f)
 {
 	struct tether_cache_stats st;
 
-	tether_cache_query_stats(c, &st);
+	tcache_query_stats(c, &st);
 	fprintf(f, "libtether cache: hits %llu misses %llu uncached %llu invalidations %llu overflows %llu retries %llu evictions: invalidated %llu overflow %llu capacity %llu flush %llu destroy %llu; entries %llu (in use %llu) bytes %llu\n",
 		(unsigned long long)st.hits, (unsigned long long)st.misses,
 		(unsigned long long)st.uncached, (unsigned long long)st.invalidations,
@@ -993,7 +1002,7 @@ static int tcache_attr(struct tether_cache *c, const struct tether_cache_attr *a
 		return -EOPNOTSUPP;
 	if (attr->comp_mask & TETHER_CACHE_ATTR_FLAGS) {
 		if (attr->flags & ~(TETHER_CACHE_PASSTHROUGH | TETHER_CACHE_UNSAFE_NO_INVALIDATION))
-			return -EINVAL;
+			return -EOPNOTSUPP;
 		c->flags = attr->flags;
 	}
 	if (attr->comp_mask & TETHER_CACHE_ATTR_MAX_ENTRIES) {

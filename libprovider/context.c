@@ -32,6 +32,23 @@ int tether_do_ioctl(int fd, unsigned long cmd, void *arg)
 	return ret < 0 ? -errno : 0;
 }
 
+void tether_copy_out(void *dst, size_t dst_size, const void *src, size_t src_size)
+{
+	size_t n = dst_size < src_size ? dst_size : src_size;
+
+	memcpy(dst, src, n);
+	memset((char *)dst + n, 0, dst_size - n);
+}
+
+/* A struct that starts with __u32 size: say how much of it was filled. */
+static void tether_copy_out_sized(void *dst, size_t dst_size, void *src, size_t src_size)
+{
+	uint32_t filled = dst_size < src_size ? dst_size : src_size;
+
+	memcpy(src, &filled, sizeof(filled));
+	tether_copy_out(dst, dst_size, src, src_size);
+}
+
 static int tether_map(struct tether_context *ctx)
 {
 	long ps = sysconf(_SC_PAGESIZE);
@@ -123,9 +140,12 @@ TETHER_EXPORT int tether_close(struct tether_context *ctx)
 	return ret;
 }
 
-TETHER_EXPORT int tether_query(struct tether_context *ctx, struct tether_info *info)
+TETHER_EXPORT int tether_query_sized(struct tether_context *ctx, struct tether_info *info,
+				     size_t info_size)
 {
-	*info = ctx->info;
+	struct tether_info mine = ctx->info;
+
+	tether_copy_out_sized(info, info_size, &mine, sizeof(mine));
 	return 0;
 }
 
@@ -147,6 +167,8 @@ TETHER_EXPORT int tether_secure(struct tether_context *ctx, const void *addr,
 	};
 	int ret;
 
+	if (flags & ~TETHER_SECURE_KNOWN)
+		return -EOPNOTSUPP;
 	ret = tether_do_ioctl(ctx->fd, TETHER_IOC_SECURE, &s);
 	if (ret)
 		return ret;
@@ -212,9 +234,16 @@ TETHER_EXPORT int tether_rearm(struct tether_context *ctx, uint64_t *dropped)
 	return ret;
 }
 
-TETHER_EXPORT int tether_get_stats(struct tether_context *ctx, struct tether_stats *stats)
+TETHER_EXPORT int tether_get_stats_sized(struct tether_context *ctx, struct tether_stats *stats,
+					 size_t stats_size)
 {
-	memset(stats, 0, sizeof(*stats));
-	stats->size = sizeof(*stats);
-	return tether_do_ioctl(ctx->fd, TETHER_IOC_GET_STATS, stats);
+	/* the kernel fills the library's struct, never the caller's memory */
+	struct tether_stats mine = { .size = sizeof(mine) };
+	int ret;
+
+	ret = tether_do_ioctl(ctx->fd, TETHER_IOC_GET_STATS, &mine);
+	if (ret)
+		return ret;
+	tether_copy_out_sized(stats, stats_size, &mine, sizeof(mine));
+	return 0;
 }

@@ -10,6 +10,24 @@
  * positive errno value; where libtether passes one on it is negated.)
  * Symbols are versioned (TETHER_1.0, libprovider/libtether.map).
  *
+ * Extensible structs. Calls that fill a struct the library may grow later
+ * (tether_query(), tether_get_stats(), tether_cache_query_stats()) are
+ * static inline wrappers that pass the caller's sizeof to a sized symbol,
+ * as ibv_query_gid_ex() does: the library writes min(caller's size, its
+ * own) bytes and zeroes the caller's bytes beyond its own, so a program
+ * built against an older (smaller) struct never has memory past it written,
+ * and one built against a newer struct reads 0 in the fields this library
+ * does not know. A struct's @size field, when it has one, reports the bytes
+ * filled.
+ *
+ * Unknown bits. A comp_mask bit or a flag bit this library does not know is
+ * refused with EOPNOTSUPP, before anything is done, by every call that
+ * takes one (tether_secure()'s @flags, tether_cache_create()'s
+ * attr->comp_mask and attr->flags), as rdma-core's command layer does for
+ * unsupported comp_mask and flag bits (ibv_cmd_create_cq_ex()). A known
+ * field with a bad value is EINVAL. (enum ibv_access_flags values are
+ * passed to ibv_reg_mr() unchecked and fail as it fails.)
+ *
  * Threads: a context and a cache may be used from any number of threads of
  * the process that created them. Neither may be used in a forked child (as
  * with libibverbs resources); the parent is unaffected by the fork.
@@ -58,14 +76,22 @@ struct tether_context *tether_open(void);
 int tether_close(struct tether_context *ctx);
 
 /**
- * tether_query() - the module's handshake answer (ABI version, features,
- * ring and table sizes)
+ * tether_query_sized() - the module's handshake answer (ABI version,
+ * features, ring and table sizes); call it through tether_query()
  * @ctx: the context
- * @info: filled in
+ * @info: filled in: min(@info_size, the library's sizeof) bytes, the rest
+ *	of @info_size zeroed; info->size (when it fits) is the bytes filled
+ * @info_size: the caller's sizeof(*@info)
  *
  * Return: 0.
  */
-int tether_query(struct tether_context *ctx, struct tether_info *info);
+int tether_query_sized(struct tether_context *ctx, struct tether_info *info,
+		       size_t info_size);
+
+static inline int tether_query(struct tether_context *ctx, struct tether_info *info)
+{
+	return tether_query_sized(ctx, info, sizeof(*info));
+}
 
 /**
  * tether_fd() - the context's file descriptor, to wait for events with
@@ -96,7 +122,9 @@ struct tether_range {
  * @cookie: any value; returned in the range's events
  * @range: filled in on success
  *
- * Return: 0, or the negative errno of TETHER_IOC_SECURE (linux/tether.h).
+ * Return: 0, -EOPNOTSUPP for @flags bits this library does not know (no
+ * system call made), or the negative errno of TETHER_IOC_SECURE
+ * (linux/tether.h).
  */
 int tether_secure(struct tether_context *ctx, const void *addr, size_t length,
 		  uint32_t flags, uint64_t cookie, struct tether_range *range);
@@ -154,13 +182,23 @@ int tether_next_event(struct tether_context *ctx, struct tether_event *ev);
 int tether_rearm(struct tether_context *ctx, uint64_t *dropped);
 
 /**
- * tether_get_stats() - the context's kernel counters
+ * tether_get_stats_sized() - the context's kernel counters; call it through
+ * tether_get_stats()
  * @ctx: the context
- * @stats: filled in
+ * @stats: filled in: min(@stats_size, the library's sizeof) bytes, the
+ *	rest of @stats_size zeroed; stats->size (when it fits) is the bytes
+ *	filled. Untouched on failure.
+ * @stats_size: the caller's sizeof(*@stats)
  *
- * Return: 0 or a negative errno.
+ * Return: 0 or the negative errno of TETHER_IOC_GET_STATS.
  */
-int tether_get_stats(struct tether_context *ctx, struct tether_stats *stats);
+int tether_get_stats_sized(struct tether_context *ctx, struct tether_stats *stats,
+			   size_t stats_size);
+
+static inline int tether_get_stats(struct tether_context *ctx, struct tether_stats *stats)
+{
+	return tether_get_stats_sized(ctx, stats, sizeof(*stats));
+}
 
 /* ---- Registration cache ------------------------------------------------- */
 
@@ -267,9 +305,10 @@ struct tether_cache_attr {
  * context per cache. max_entries is capped at the context's max_regions.
  *
  * Return: the cache, or NULL with errno: EINVAL (no @pd; no @ctx without
- * pass-through: the cache refuses to run unsafely; a bad attribute or
- * environment value), EOPNOTSUPP (comp_mask bits this library does not
- * know), EBUSY (@ctx already has a cache), ENOMEM.
+ * pass-through: the cache refuses to run unsafely; a bad value of a known
+ * attribute or of an environment variable), EOPNOTSUPP (attr->comp_mask
+ * or attr->flags bits this library does not know), EBUSY (@ctx already has
+ * a cache), ENOMEM.
  */
 struct tether_cache *tether_cache_create(struct tether_context *ctx,
 					 struct ibv_pd *pd,
@@ -359,14 +398,23 @@ struct tether_cache_stats {
 };
 
 /**
- * tether_cache_query_stats() - the cache's counters
+ * tether_cache_query_stats_sized() - the cache's counters; call it through
+ * tether_cache_query_stats()
  * @cache: the cache
- * @stats: filled in
+ * @stats: filled in: min(@stats_size, the library's sizeof) bytes, the
+ *	rest of @stats_size zeroed
+ * @stats_size: the caller's sizeof(*@stats)
  *
  * Return: 0.
  */
-int tether_cache_query_stats(struct tether_cache *cache,
-			     struct tether_cache_stats *stats);
+int tether_cache_query_stats_sized(struct tether_cache *cache,
+				   struct tether_cache_stats *stats, size_t stats_size);
+
+static inline int tether_cache_query_stats(struct tether_cache *cache,
+					   struct tether_cache_stats *stats)
+{
+	return tether_cache_query_stats_sized(cache, stats, sizeof(*stats));
+}
 
 /**
  * tether_cache_print_stats() - one line of counters to @f (what

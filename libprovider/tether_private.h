@@ -20,6 +20,15 @@ struct tether_context {
 	const uint64_t *validity;
 };
 
+/* the enum tether_secure_flags bits this library knows */
+#define TETHER_SECURE_KNOWN (TETHER_SECURE_PIN | TETHER_SECURE_WRITE)
+
+/*
+ * Copy the library's struct (@src, @src_size bytes) out to the caller's
+ * (@dst, @dst_size bytes): min of the two, the caller's tail zeroed.
+ */
+void tether_copy_out(void *dst, size_t dst_size, const void *src, size_t src_size);
+
 /* ioctl() that retries on EINTR; returns 0 or -errno. */
 int tether_do_ioctl(int fd, unsigned long cmd, void *arg);
 

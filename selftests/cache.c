@@ -21,7 +21,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "index.h"
 #include "rdma_loop.h"
+#include "struct_size.h"
 #include "tether.h"
 #include "tether_test.h"
 #include "uffd_race.h"
@@ -1153,7 +1155,9 @@ TEST_F(cache, concurrent_miss_same_range)
 TEST_F(cache, bad_arguments)
 {
 	char *buf = map_anon(4096);
-	struct tether_cache_attr attr = { .comp_mask = TETHER_CACHE_ATTR_RESERVED };
+	struct tether_cache_attr attr = { 0 };
+	struct tether_cache *c;
+	uint32_t bit;
 
 	ASSERT_EQ(NULL, tether_cache_get(self->cache, buf, 0, ACC_RW));
 	ASSERT_EQ(EINVAL, errno);
@@ -1165,14 +1169,72 @@ TEST_F(cache, bad_arguments)
 		ASSERT_EQ(NULL, tether_cache_get(self->cache, buf, 4096, ACC_RW));
 		ASSERT_EQ(EFAULT, errno);
 	}
-	ASSERT_EQ(NULL, tether_cache_create(self->ctx, self->dev.pd, &attr));
-	ASSERT_EQ(EOPNOTSUPP, errno);
 	ASSERT_EQ(NULL, tether_cache_create(self->ctx, NULL, NULL));
 	ASSERT_EQ(EINVAL, errno);
-	attr.comp_mask = TETHER_CACHE_ATTR_FLAGS;
-	attr.flags = 1u << 30;
+	/* unknown comp_mask and flag bits: EOPNOTSUPP (before EBUSY) */
+	for (bit = TETHER_CACHE_ATTR_RESERVED; bit; bit <<= 1) {
+		attr.comp_mask = bit | TETHER_CACHE_ATTR_MAX_ENTRIES;
+		attr.max_entries = 4;
+		ASSERT_EQ(NULL, tether_cache_create(self->ctx, self->dev.pd, &attr));
+		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("comp_mask bit 0x%x", bit);
+	}
+	for (bit = 1; bit; bit <<= 1) {
+		if (bit & (TETHER_CACHE_PASSTHROUGH | TETHER_CACHE_UNSAFE_NO_INVALIDATION))
+			continue;
+		attr.comp_mask = TETHER_CACHE_ATTR_FLAGS;
+		attr.flags = bit | TETHER_CACHE_PASSTHROUGH;
+		ASSERT_EQ(NULL, tether_cache_create(self->ctx, self->dev.pd, &attr));
+		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("flag 0x%x", bit);
+	}
+	/* known fields with bad values: EINVAL */
+	attr.comp_mask = TETHER_CACHE_ATTR_FLAGS | TETHER_CACHE_ATTR_MAX_ENTRIES;
+	attr.flags = TETHER_CACHE_PASSTHROUGH;
+	attr.max_entries = 0;
 	ASSERT_EQ(NULL, tether_cache_create(self->ctx, self->dev.pd, &attr));
 	ASSERT_EQ(EINVAL, errno);
+	attr.comp_mask = TETHER_CACHE_ATTR_FLAGS | TETHER_CACHE_ATTR_ACCESS_POLICY;
+	attr.access_policy = TETHER_CACHE_ACCESS_WIDEN + 1;
+	ASSERT_EQ(NULL, tether_cache_create(self->ctx, self->dev.pd, &attr));
+	ASSERT_EQ(EINVAL, errno);
+	/* and the known bits are accepted */
+	attr.comp_mask = TETHER_CACHE_ATTR_RESERVED - 1;
+	attr.flags = TETHER_CACHE_PASSTHROUGH;
+	attr.max_entries = 4;
+	attr.access_policy = TETHER_CACHE_ACCESS_EXACT;
+	c = tether_cache_create(self->ctx, self->dev.pd, &attr);
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+}
+
+static int cache_stats_sized(void *cache, void *buf, size_t size)
+{
+	return tether_cache_query_stats_sized(cache, buf, size);
+}
+
+/*
+ * tether_cache_query_stats() as a program built against a smaller struct
+ * (the canary after it stays) or a larger one (zeros past the library's
+ * fields) calls it.
+ */
+TEST_F(cache, stats_struct_sizes)
+{
+	struct tether_cache_stats st;
+	struct tether_mr *mr;
+	char *buf = map_anon(4 * 4096);
+
+	mr = tether_cache_get(self->cache, buf, 4096, ACC_RW);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, tether_cache_put(self->cache, mr));
+	mr = tether_cache_get(self->cache, buf, 4096, ACC_RW);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, tether_cache_query_stats(self->cache, &st));
+	ASSERT_EQ(1, st.hits);
+	ASSERT_EQ(1, st.misses);
+	ASSERT_EQ(1, st.entries_in_use);
+	/* nothing changes between the calls: the same counters each time */
+	check_sized(_metadata, cache_stats_sized, self->cache, &st, sizeof(st), false);
+	ASSERT_EQ(0, tether_cache_put(self->cache, mr));
+	munmap(buf, 4 * 4096);
 }
 
 TEST_F(cache, one_cache_per_context)

@@ -3,10 +3,13 @@
  * libtether's context API on its own (the cache tests use it through the
  * cache): secure/release, validity, events from the mmap()ed ring with
  * tether_events_pending()/tether_next_event(), waiting on tether_fd() with
- * epoll, overflow and tether_rearm(), tether_get_stats().
+ * epoll, overflow and tether_rearm(), tether_get_stats(); the sized
+ * symbols behind tether_query() and tether_get_stats() as programs built
+ * against a smaller or a larger struct call them; unknown flags.
  */
 #include <sys/epoll.h>
 
+#include "struct_size.h"
 #include "tether.h"
 #include "tether_test.h"
 
@@ -149,6 +152,88 @@ TEST(overflow_and_rearm_through_the_library)
 	ASSERT_EQ(n, ev.cookie);
 	ASSERT_EQ(cap + 1, ev.seq);
 	ASSERT_EQ(0, tether_close(ctx));
+}
+
+
+static int query_sized(void *ctx, void *buf, size_t size)
+{
+	return tether_query_sized(ctx, buf, size);
+}
+
+static int stats_sized(void *ctx, void *buf, size_t size)
+{
+	return tether_get_stats_sized(ctx, buf, size);
+}
+
+/*
+ * A program built against an older, smaller struct tether_info or
+ * tether_stats gets only its own bytes written (the canary after them
+ * stays), one built against a newer, larger one reads zeros past the
+ * library's fields; every size from 0 to the library's + 64.
+ */
+TEST(struct_sizes_from_the_caller)
+{
+	struct tether_context *ctx = open_or_skip(_metadata);
+	struct tether_info info;
+	struct tether_stats st;
+	struct {
+		struct tether_info info;
+		unsigned char canary[8];
+	} old;
+	/* a struct that had two u64 fields less */
+	size_t old_size = sizeof(struct tether_info) - 16, i;
+
+	if (!ctx)
+		return;
+	ASSERT_EQ(0, tether_query(ctx, &info));
+	ASSERT_EQ(sizeof(info), info.size);
+	ASSERT_EQ(TETHER_ABI_VERSION, info.abi_version);
+	ASSERT_EQ(0, tether_get_stats(ctx, &st));
+	ASSERT_EQ(sizeof(st), st.size);
+	check_sized(_metadata, query_sized, ctx, &info, sizeof(info), true);
+	/* no range secured: the counters stay put between the calls */
+	check_sized(_metadata, stats_sized, ctx, &st, sizeof(st), true);
+
+	/* the same, spelled as an old program's struct with a guard after it */
+	memset(&old, SIZE_CANARY, sizeof(old));
+	ASSERT_EQ(0, tether_query_sized(ctx, &old.info, old_size));
+	ASSERT_EQ(old_size, old.info.size);
+	ASSERT_EQ(info.abi_version, old.info.abi_version);
+	ASSERT_EQ(0, memcmp((char *)&info + 4, (char *)&old.info + 4, old_size - 4));
+	for (i = old_size; i < sizeof(old); i++)
+		ASSERT_EQ(SIZE_CANARY, ((unsigned char *)&old)[i]);
+	ASSERT_EQ(0, tether_close(ctx));
+}
+
+/* Flag bits the library does not know: EOPNOTSUPP, and no range made. */
+TEST(secure_unknown_flags)
+{
+	struct tether_context *ctx = open_or_skip(_metadata);
+	size_t ps = page_size();
+	struct tether_stats st;
+	struct tether_range r;
+	uint32_t bit;
+	char *buf;
+
+	if (!ctx)
+		return;
+	buf = map_anon(ps);
+	ASSERT_NE(MAP_FAILED, buf);
+	for (bit = 1; bit; bit <<= 1) {
+		if (bit & (TETHER_SECURE_PIN | TETHER_SECURE_WRITE))
+			continue;
+		ASSERT_EQ(-EOPNOTSUPP, tether_secure(ctx, buf, ps, bit, 0, &r))
+			TH_LOG("flag 0x%x", bit);
+		ASSERT_EQ(-EOPNOTSUPP, tether_secure(ctx, buf, ps, bit | TETHER_SECURE_PIN, 0, &r));
+	}
+	ASSERT_EQ(0, tether_get_stats(ctx, &st));
+	ASSERT_EQ(0, st.secured);
+	/* the known ones still work */
+	ASSERT_EQ(0, tether_secure(ctx, buf, ps, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 0, &r));
+	ASSERT_EQ(1, tether_range_valid(ctx, &r));
+	ASSERT_EQ(0, tether_release(ctx, r.handle));
+	ASSERT_EQ(0, tether_close(ctx));
+	munmap(buf, ps);
 }
 
 TEST_HARNESS_MAIN
