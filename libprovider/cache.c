@@ -946,8 +946,12 @@ static bool tcache_parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
-/* Apply the TETHER_CACHE* environment; -EINVAL (and a message) if malformed. */
-static int tcache_env(struct tether_cache *c)
+/*
+ * Apply the TETHER_CACHE* environment to what the program left to default
+ * (@explicit: the attributes' comp_mask), but TETHER_CACHE=0, the kill
+ * switch, everywhere; -EINVAL (and a message) if malformed.
+ */
+static int tcache_env(struct tether_cache *c, uint32_t explicit)
 {
 	const char *v;
 	uint64_t n;
@@ -957,7 +961,7 @@ static int tcache_env(struct tether_cache *c)
 		if (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "passthrough")) {
 			c->flags |= TETHER_CACHE_PASSTHROUGH;
 		} else if (!strcmp(v, "1") || !strcmp(v, "on")) {
-			c->flags &= ~TETHER_CACHE_PASSTHROUGH;
+			/* the default: a pass-through asked for stays one */
 		} else {
 			fprintf(stderr, "libtether: TETHER_CACHE=%s: use 1/on or 0/off/passthrough\n", v);
 			return -EINVAL;
@@ -970,7 +974,8 @@ static int tcache_env(struct tether_cache *c)
 				v, UINT32_MAX);
 			return -EINVAL;
 		}
-		c->max_entries = n;
+		if (!(explicit & TETHER_CACHE_ATTR_MAX_ENTRIES))
+			c->max_entries = n;
 	}
 	v = getenv("TETHER_CACHE_MAX_BYTES");
 	if (v) {
@@ -978,7 +983,8 @@ static int tcache_env(struct tether_cache *c)
 			fprintf(stderr, "libtether: TETHER_CACHE_MAX_BYTES=%s: not a size (e.g. 512m)\n", v);
 			return -EINVAL;
 		}
-		c->max_bytes = n;
+		if (!(explicit & TETHER_CACHE_ATTR_MAX_BYTES))
+			c->max_bytes = n;
 	}
 	v = getenv("TETHER_CACHE_STATS");
 	if (v) {
@@ -1049,7 +1055,7 @@ TETHER_EXPORT struct tether_cache *tether_cache_create(struct tether_context *ct
 	c->page_size = sysconf(_SC_PAGESIZE);
 	err = tcache_attr(c, attr);
 	if (!err)
-		err = tcache_env(c);
+		err = tcache_env(c, attr ? attr->comp_mask : 0);
 	if (!err && !ctx && !(c->flags & TETHER_CACHE_PASSTHROUGH)) {
 		fprintf(stderr, "libtether: no tether context: refusing to cache registrations unsafely (ask for TETHER_CACHE_PASSTHROUGH or set TETHER_CACHE=0)\n");
 		err = -EINVAL;

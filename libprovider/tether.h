@@ -226,7 +226,11 @@ enum tether_evict_reason {
 	TETHER_EVICT_REASONS = 5,
 };
 
-/* Bits of tether_cache_attr.comp_mask: which fields are set. */
+/*
+ * Bits of tether_cache_attr.comp_mask: which fields are set (the program's
+ * explicit choice: see tether_cache_create() for how they meet the
+ * environment).
+ */
 enum tether_cache_attr_mask {
 	TETHER_CACHE_ATTR_FLAGS = 1 << 0,
 	TETHER_CACHE_ATTR_MAX_ENTRIES = 1 << 1,
@@ -241,7 +245,7 @@ enum tether_cache_flags {
 	/*
 	 * No caching: every get registers, every put deregisters. Allowed
 	 * without /dev/tether (@ctx may be NULL). Also what TETHER_CACHE=0
-	 * selects.
+	 * forces on every cache.
 	 */
 	TETHER_CACHE_PASSTHROUGH = 1 << 0,
 	/*
@@ -295,11 +299,17 @@ struct tether_cache_attr {
  * @pd: the protection domain registrations are made in
  * @attr: attributes, or NULL for the defaults
  *
- * The environment overrides the attributes: TETHER_CACHE=0 makes the cache
- * a pass-through, TETHER_CACHE_MAX_ENTRIES and TETHER_CACHE_MAX_BYTES
- * (suffixes k, m, g) set the limits, TETHER_CACHE_STATS=1 prints the
- * statistics to stderr when the cache is destroyed, or at exit for caches
- * never destroyed.
+ * Attributes and the environment: what the program sets explicitly (a
+ * field named in attr->comp_mask) wins; the environment only replaces
+ * defaults. TETHER_CACHE_MAX_ENTRIES and TETHER_CACHE_MAX_BYTES (suffixes
+ * k, m, g) set the limits the program left unset (no
+ * TETHER_CACHE_ATTR_MAX_ENTRIES / _MAX_BYTES), TETHER_CACHE_STATS=1 prints
+ * the statistics to stderr when the cache is destroyed, or at exit for
+ * caches never destroyed. TETHER_CACHE=1 (the default) never turns a
+ * pass-through the program asked for into a cache. One exception, an
+ * administrator's kill switch that can only make a cache safer and slower:
+ * TETHER_CACHE=0 makes every cache a pass-through, whatever attr->flags
+ * say. A malformed value is refused (EINVAL) even where the attribute wins.
  *
  * A context feeds one cache (its event ring has one consumer): open a
  * context per cache. max_entries is capped at the context's max_regions.

@@ -1472,9 +1472,36 @@ TEST(environment_knobs)
 	ASSERT_EQ(2, st.uncached);
 	ASSERT_EQ(0, st.hits);
 	ASSERT_EQ(0, tether_cache_destroy(c));
+	/* ... the kill switch: even when the program asked for caching */
+	c = tether_cache_create(ctx, dev.pd, &(struct tether_cache_attr){
+		.comp_mask = TETHER_CACHE_ATTR_FLAGS, .flags = 0 });
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(0, get_put_each(c, buf, 2, 4096, 0));
+	tether_cache_query_stats(c, &st);
+	ASSERT_EQ(2, st.uncached);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+
+	/* TETHER_CACHE=1 is the default: it caches what did not say ... */
+	setenv("TETHER_CACHE", "1", 1);
+	c = tether_cache_create(ctx, dev.pd, NULL);
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(0, get_put_each(c, buf, 2, 4096, 0));
+	tether_cache_query_stats(c, &st);
+	ASSERT_EQ(1, st.hits);
+	ASSERT_EQ(0, st.uncached);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	/* ... but a pass-through the program asked for stays one */
+	c = tether_cache_create(ctx, dev.pd, &(struct tether_cache_attr){
+		.comp_mask = TETHER_CACHE_ATTR_FLAGS, .flags = TETHER_CACHE_PASSTHROUGH });
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(0, get_put_each(c, buf, 2, 4096, 0));
+	tether_cache_query_stats(c, &st);
+	ASSERT_EQ(2, st.uncached);
+	ASSERT_EQ(0, st.hits);
+	ASSERT_EQ(0, tether_cache_destroy(c));
 	unsetenv("TETHER_CACHE");
 
-	/* limits from the environment override the attributes */
+	/* limits from the environment replace the defaults ... */
 	setenv("TETHER_CACHE_MAX_ENTRIES", "2", 1);
 	setenv("TETHER_CACHE_MAX_BYTES", "64k", 1);
 	c = tether_cache_create(ctx, dev.pd, NULL);
@@ -1488,6 +1515,19 @@ TEST(environment_knobs)
 	tether_cache_put(c, mr);
 	tether_cache_query_stats(c, &st);
 	ASSERT_EQ(1, st.uncached);
+	ASSERT_EQ(0, tether_cache_destroy(c));
+	/* ... not the limits the program set */
+	c = tether_cache_create(ctx, dev.pd, &(struct tether_cache_attr){
+		.comp_mask = TETHER_CACHE_ATTR_MAX_ENTRIES | TETHER_CACHE_ATTR_MAX_BYTES,
+		.max_entries = 8, .max_bytes = 0 });
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(0, get_put_each(c, buf, 12, 4096, 4096));
+	mr = tether_cache_get(c, buf, 128 << 10, ACC_RW);
+	ASSERT_NE(NULL, mr);
+	tether_cache_put(c, mr);
+	tether_cache_query_stats(c, &st);
+	ASSERT_EQ(8, st.entries);
+	ASSERT_EQ(0, st.uncached);
 	ASSERT_EQ(0, tether_cache_destroy(c));
 	unsetenv("TETHER_CACHE_MAX_BYTES");
 	unsetenv("TETHER_CACHE_MAX_ENTRIES");
