@@ -495,8 +495,13 @@ static int tcache_unref(struct tether_cache *c, struct tcache_entry *e, bool loc
 	return ret;
 }
 
+/*
+ * A usable entry covering [a, b), with a reference taken, or NULL. With
+ * @locked, *@err is set to ENOMEM when the search could not complete (then
+ * the range may be cached all the same: do not register it again).
+ */
 static struct tcache_entry *tcache_lookup(struct tether_cache *c, uintptr_t a,
-					  uintptr_t b, int access, bool locked)
+					  uintptr_t b, int access, bool locked, int *err)
 {
 	struct tcache_query q = { .c = c, .access = access };
 	struct tether_index_node *n;
@@ -506,6 +511,10 @@ static struct tcache_entry *tcache_lookup(struct tether_cache *c, uintptr_t a,
 
 	for (tries = 0; tries < 8; tries++) {
 		n = tether_index_find(&c->index, a, b, tcache_usable, &q, !locked, &retry);
+		if (retry && locked) {
+			*err = ENOMEM;
+			return NULL;
+		}
 		if (retry)
 			continue;
 		if (!n)
@@ -745,7 +754,7 @@ TETHER_EXPORT struct tether_mr *tether_cache_get(struct tether_cache *c, void *a
 	b = (last | (uintptr_t)(c->page_size - 1)) + 1;
 
 	tcache_maybe_drain(c);
-	e = tcache_lookup(c, a, b, access, false);
+	e = tcache_lookup(c, a, b, access, false, &err);
 	if (e) {
 		__atomic_fetch_add(&c->stripes[tcache_stripe()].hits, 1, __ATOMIC_RELAXED);
 		return &e->pub;
@@ -754,11 +763,16 @@ TETHER_EXPORT struct tether_mr *tether_cache_get(struct tether_cache *c, void *a
 	pthread_mutex_lock(&c->lock);
 	tcache_drain(c);
 	/* another thread may have registered it meanwhile */
-	e = tcache_lookup(c, a, b, access, true);
+	e = tcache_lookup(c, a, b, access, true, &err);
 	if (e) {
 		pthread_mutex_unlock(&c->lock);
 		__atomic_fetch_add(&c->stripes[tcache_stripe()].hits, 1, __ATOMIC_RELAXED);
 		return &e->pub;
+	}
+	if (err) {
+		pthread_mutex_unlock(&c->lock);
+		errno = err;
+		return NULL;
 	}
 	if (!tcache_make_room(c, b - a)) {
 		pthread_mutex_unlock(&c->lock);

@@ -10,12 +10,17 @@
  * reader saw no writer's partial work.
  */
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "index.h"
 
 /* nodes a lock-free search may visit before it gives up and retries */
 #define TETHER_INDEX_BUDGET 512
-/* depth of the explicit search stack */
+/*
+ * depth of the search stack on the C stack; a locked search that needs
+ * more moves it to the heap
+ */
 #define TETHER_INDEX_STACK 96
 
 #define LD(p) __atomic_load_n(&(p), __ATOMIC_RELAXED)
@@ -161,17 +166,48 @@ void tether_index_remove(struct tether_index *t, struct tether_index_node *n)
 }
 
 /*
+ * A stack of @depth slots, full, made twice as deep: on the heap, @on_stack
+ * (the first one) left as it is. NULL when out of memory.
+ */
+static const struct tether_index_node **
+tether_index_grow(const struct tether_index_node **stack,
+		  const struct tether_index_node **on_stack, size_t depth)
+{
+	const struct tether_index_node **bigger;
+
+	if (stack == on_stack) {
+		bigger = malloc(2 * depth * sizeof(*bigger));
+		if (bigger)
+			memcpy(bigger, stack, depth * sizeof(*bigger));
+		return bigger;
+	}
+	bigger = realloc(stack, 2 * depth * sizeof(*bigger));
+	if (!bigger)
+		free(stack);
+	return bigger;
+}
+
+/*
  * Depth-first search pruned by max_end: a subtree whose max_end is below @b
  * holds no cover, and the right subtree of a node starting after @a holds
  * none either (its starts are later still).
+ *
+ * The stack holds one right subtree per level of the current path. A
+ * lock-free search that fills it retries (a torn view can look arbitrarily
+ * deep; the locked search that follows has the real answer). A locked
+ * search sees a stable tree, however unbalanced: it must not give up with
+ * NULL (its caller would take that as "not cached" and register the range
+ * a second time), so its stack grows on the heap.
  */
 struct tether_index_node *tether_index_find(const struct tether_index *t, uintptr_t a, uintptr_t b,
 				tether_index_pred pred, const void *arg, bool lockless,
 				bool *retry)
 {
-	const struct tether_index_node *stack[TETHER_INDEX_STACK];
+	const struct tether_index_node *on_stack[TETHER_INDEX_STACK];
+	const struct tether_index_node **stack = on_stack;
 	const struct tether_index_node *n, *found = NULL;
-	unsigned int sp = 0, budget = TETHER_INDEX_BUDGET;
+	size_t sp = 0, depth = TETHER_INDEX_STACK;
+	unsigned int budget = TETHER_INDEX_BUDGET;
 	uint64_t s1 = 0, s2;
 
 	*retry = false;
@@ -205,14 +241,24 @@ struct tether_index_node *tether_index_find(const struct tether_index *t, uintpt
 			found = n;
 			break;
 		}
-		if (sp == TETHER_INDEX_STACK) {
-			/* deeper than any sane treap: a torn view, or give up */
-			*retry = lockless;
-			return NULL;
+		if (sp == depth) {
+			if (lockless) {
+				*retry = true;
+				return NULL;
+			}
+			stack = tether_index_grow(stack, on_stack, depth);
+			if (!stack) {
+				/* the answer is unknown: not "not found" */
+				*retry = true;
+				return NULL;
+			}
+			depth *= 2;
 		}
 		stack[sp++] = LD(n->right);
 		n = LD(n->left);
 	}
+	if (stack != on_stack)
+		free(stack);
 	if (lockless) {
 		/* pairs with the release fence in tether_index_write_begin() */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);

@@ -49,7 +49,11 @@ void tether_index_remove(struct tether_index *t, struct tether_index_node *n);
 /*
  * A node with start <= @a, end >= @b and @pred true, or NULL. Lock-free
  * callers pass @lockless: then *@retry is set when the answer cannot be
- * trusted (a writer was active, or the search exceeded its step budget).
+ * trusted (a writer was active, or the search exceeded its step budget or
+ * its stack). A locked search (the caller holds the owner's lock) has no
+ * such limits, however deep the tree: it sets *@retry only when it ran out
+ * of memory for its search stack, and then NULL means "unknown", not "not
+ * found".
  */
 struct tether_index_node *tether_index_find(const struct tether_index *t, uintptr_t a, uintptr_t b,
 				tether_index_pred pred, const void *arg, bool lockless,

@@ -356,8 +356,8 @@ int tether_cache_destroy(struct tether_cache *cache);
  * wrapping), EFAULT (memory not mapped, or not writable for a write access,
  * as ibv_reg_mr() would fail), EAGAIN (the mapping kept changing during
  * registration), ENOSPC (the context's max_regions used up by ranges the
- * cache does not own), or the errno of
- * ibv_reg_mr(). Resource failures (ENOMEM, ENOSPC) are retried once after
+ * cache does not own), ENOMEM (no memory to search or to cache), or the
+ * errno of ibv_reg_mr(). Resource failures (ENOMEM, ENOSPC) are retried once after
  * deregistering every entry not in use.
  */
 struct tether_mr *tether_cache_get(struct tether_cache *cache, void *addr,

@@ -1620,4 +1620,55 @@ TEST(stats_printed_at_exit)
 	ASSERT_EQ(NULL, strstr(line + 1, "libtether cache:"));
 }
 
+
+/* What the index test's nodes must satisfy: none but the one asked for. */
+static bool index_is(const struct tether_index_node *n, const void *arg)
+{
+	return n == arg;
+}
+
+/*
+ * A locked search of an index deeper than the search's stack on the C
+ * stack (96 levels) still finds the node, and a lock-free one asks for a
+ * retry rather than answering "not there": before, both gave up with NULL
+ * and the cache registered the range a second time. The treap balances
+ * itself, so the deep index is linked by hand: a left spine of 1000 nodes
+ * starting ever lower, each with an empty right subtree that the search
+ * must keep, and the one that serves the request at the bottom.
+ */
+TEST(index_deeper_than_its_stack)
+{
+	enum { DEPTH = 1000 };
+	struct tether_index_node *nodes = calloc(DEPTH, sizeof(*nodes));
+	const uintptr_t a = 1 << 20, b = a + 4096;
+	struct tether_index t;
+	bool retry;
+	int i;
+
+	ASSERT_NE(NULL, nodes);
+	tether_index_init(&t);
+	for (i = 0; i < DEPTH; i++) {
+		/* each starts at or before a, all but the last end before b */
+		nodes[i].start = a - i;
+		nodes[i].end = i == DEPTH - 1 ? b : b - 1;
+		nodes[i].max_end = b;
+		nodes[i].left = i == DEPTH - 1 ? NULL : &nodes[i + 1];
+	}
+	t.root = &nodes[0];
+	ASSERT_EQ(&nodes[DEPTH - 1],
+		  tether_index_find(&t, a, b, index_is, &nodes[DEPTH - 1], false, &retry));
+	ASSERT_FALSE(retry);
+	/* a cover nowhere: NULL, and a definite answer */
+	ASSERT_EQ(NULL, tether_index_find(&t, a, b, index_is, NULL, false, &retry));
+	ASSERT_FALSE(retry);
+	/* lock-free: not trusted, never "not there" */
+	ASSERT_EQ(NULL, tether_index_find(&t, a, b, index_is, &nodes[DEPTH - 1], true, &retry));
+	ASSERT_TRUE(retry);
+	/* a shallow cover is still found lock-free */
+	ASSERT_EQ(&nodes[10], tether_index_find(&t, a - 10, b - 1, index_is, &nodes[10],
+						 true, &retry));
+	ASSERT_FALSE(retry);
+	free(nodes);
+}
+
 TEST_HARNESS_MAIN
