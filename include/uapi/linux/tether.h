@@ -10,7 +10,16 @@
 #include <linux/ioctl.h>
 
 #define TETHER_DEVICE_NAME "tether"
-#define TETHER_TYPE 0xB7
+
+/*
+ * The ioctl type. Documentation/userspace-api/ioctl/ioctl-number.rst gives
+ * 0xB7 to nsfs and remoteproc and 0xB8 01-02 to mrvl_cn10k_dpi, and leaves
+ * 0xB9 to 0xBF to nobody: tether takes 0xB9, all of it. A tether call on
+ * the wrong descriptor then fails with ENOTTY instead of running another
+ * driver's ioctl (the selftest abi.c checks every tether number against
+ * every _IO* number of the installed <linux/...> headers).
+ */
+#define TETHER_TYPE 0xB9
 
 /* The ABI version reported by TETHER_IOC_GET_INFO. */
 #define TETHER_ABI_VERSION 1
@@ -39,13 +48,28 @@
  *   passed over a unix socket). Nothing is changed.
  */
 
+/*
+ * The command numbers: TETHER_IOC_* is _IO(TETHER_TYPE, TETHER_CMD_*), the
+ * size travelling in the structure. All are issued on /dev/tether except
+ * TETHER_IOC_SECTION_QUERY, issued on a section descriptor. They start at
+ * 0x80 because some drivers match low numbers without looking at the type
+ * (nsfs in 6.12 takes any number 10-12 for its NS_MNT_GET_* ioctls).
+ */
 enum {
-	TETHER_CMD_GET_INFO = 0x00,
-	TETHER_CMD_SECURE = 0x01,
-	TETHER_CMD_RELEASE = 0x02,
-	TETHER_CMD_RELEASE_BATCH = 0x03,
-	TETHER_CMD_REARM = 0x04,
-	TETHER_CMD_GET_STATS = 0x05,
+	TETHER_CMD_BASE = 0x80,
+	TETHER_CMD_GET_INFO = TETHER_CMD_BASE,
+	TETHER_CMD_SECURE,
+	TETHER_CMD_RELEASE,
+	TETHER_CMD_RELEASE_BATCH,
+	TETHER_CMD_REARM,
+	TETHER_CMD_GET_STATS,
+	TETHER_CMD_SECTION_CREATE,
+	TETHER_CMD_SECTION_OPEN,
+	TETHER_CMD_SECTION_QUERY,
+	TETHER_CMD_REQUEST_SUBMIT,
+	TETHER_CMD_REQUEST_COMPLETE,
+	TETHER_CMD_REQUEST_CANCEL,
+	TETHER_CMD_REQUEST_WAIT,
 };
 
 /**
@@ -553,13 +577,6 @@ struct tether_stats {
  * can then be used again.
  */
 
-/* Section ioctls (numbers 0x10 and up). */
-enum {
-	TETHER_CMD_SECTION_CREATE = 0x10,
-	TETHER_CMD_SECTION_OPEN = 0x11,
-	TETHER_CMD_SECTION_QUERY = 0x12,
-};
-
 /* The longest section name, including its terminating NUL. */
 #define TETHER_SECTION_NAME_MAX 64
 
@@ -806,13 +823,6 @@ struct tether_section_info {
  * - ENOMEM, ENOSPC (STATUS_INSUFFICIENT_RESOURCES): out of memory, or a
  *   limit reached.
  */
-
-enum {
-	TETHER_CMD_REQUEST_SUBMIT = 0x20,
-	TETHER_CMD_REQUEST_COMPLETE = 0x21,
-	TETHER_CMD_REQUEST_CANCEL = 0x22,
-	TETHER_CMD_REQUEST_WAIT = 0x23,
-};
 
 /**
  * enum tether_source_type - where a request's data comes from
