@@ -69,7 +69,7 @@ static uint64_t abi_submit(struct abi_env *env, uint32_t flags)
 		.size = sizeof(r),
 		.flags = flags,
 		.source = TETHER_SOURCE_PATTERN,
-		.source_fd = 0,
+		.source_fd = -1,
 		.addr = (uintptr_t)env->buf,
 		.length = 64,
 	};
@@ -125,7 +125,7 @@ static void fill_request_submit(struct abi_env *env, void *arg)
 	struct tether_request_submit *r = arg;
 
 	r->source = TETHER_SOURCE_PATTERN;
-	r->source_fd = 0;
+	r->source_fd = -1;
 	r->addr = (uintptr_t)env->buf;
 	r->length = 64;
 }

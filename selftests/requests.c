@@ -84,7 +84,7 @@ static int tsubmit_from(int fd, uint32_t source, int source_fd, uint32_t flags,
 static int tsubmit(int fd, uint32_t flags, void *addr, uint64_t len,
 		   uint64_t off, uint64_t cookie, uint64_t *id)
 {
-	return tsubmit_from(fd, TETHER_SOURCE_PATTERN, 0, flags, addr, len, off,
+	return tsubmit_from(fd, TETHER_SOURCE_PATTERN, -1, flags, addr, len, off,
 			    cookie, id);
 }
 
@@ -322,7 +322,10 @@ TEST_F(req, invalid_parameters_einval)
 	r.source = TETHER_SOURCE_PATTERN;
 	r.source_fd = fd;
 	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
+	/* 0 is a descriptor (stdin): "none" is -1, as for backing_fd */
 	r.source_fd = 0;
+	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
+	r.source_fd = -1;
 	r.__reserved = 1;
 	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_SUBMIT, &r);
 	r.__reserved = 0;
@@ -357,18 +360,18 @@ TEST_F(req, invalid_parameters_einval)
 	ASSERT_EQ(0, st.pinned_pages);
 }
 
-TEST_F(req, zero_length_enobufs)
+TEST_F(req, zero_length_einval)
 {
 	struct tether_stats st;
 
-	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, 0, self->buf, 0, 0, 0, NULL));
-	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC, self->buf, 0, 0, 0, NULL));
-	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+	ASSERT_EQ(-EINVAL, tsubmit(self->t.fd, 0, self->buf, 0, 0, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC, self->buf, 0, 0, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
 				    self->buf, 0, 0, 0, NULL));
-	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, 0, NULL, 0, 0, 0, NULL));
-	/* distinct from, and checked after, the invalid parameters */
+	ASSERT_EQ(-EINVAL, tsubmit(self->t.fd, 0, NULL, 0, 0, 0, NULL));
+	/* also with an otherwise invalid parameter */
 	ASSERT_EQ(-EINVAL, tsubmit(self->t.fd, 1u << 5, self->buf, 0, 0, 0, NULL));
-	ASSERT_EQ(-ENOBUFS, tsubmit(self->t.fd, 0, self->buf, 0, TETHER_PATTERN_SIZE, 0, NULL));
+	ASSERT_EQ(-EINVAL, tsubmit(self->t.fd, 0, self->buf, 0, TETHER_PATTERN_SIZE, 0, NULL));
 	ASSERT_EQ(0, tstats(&self->t, &st));
 	ASSERT_EQ(0, st.requests_submitted);
 	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
@@ -1049,10 +1052,11 @@ TEST_F(req, section_source_range_einval)
 					self->buf, 1, 0, 0, NULL));
 	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, mfd, 0,
 					self->buf, 1, 0, 0, NULL));
-	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, -1, 0,
-					self->buf, 1, 0, 0, NULL));
+	/* and no open descriptor at all: EBADF, as for backing_fd */
+	ASSERT_EQ(-EBADF, tsubmit_from(fd, TETHER_SOURCE_SECTION, -1, 0,
+				       self->buf, 1, 0, 0, NULL));
 	ASSERT_EQ(0, close(mfd));
-	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_SECTION, mfd, 0,
+	ASSERT_EQ(-EBADF, tsubmit_from(fd, TETHER_SOURCE_SECTION, mfd, 0,
 					self->buf, 1, 0, 0, NULL));
 	/* the pattern takes no descriptor, not even a section's */
 	ASSERT_EQ(-EINVAL, tsubmit_from(fd, TETHER_SOURCE_PATTERN, sfd, 0,

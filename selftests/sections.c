@@ -1582,7 +1582,7 @@ TEST_F(sec, memfd_future_write_seal)
 	mfd = sealable_memfd("tether-sealed");
 	ASSERT_LE(0, mfd);
 	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
-	ASSERT_CREATE_FAILS(EPERM, self->ctx, 0, RW, mfd, 0, "tether-fsealed");
+	ASSERT_CREATE_FAILS(EACCES, self->ctx, 0, RW, mfd, 0, "tether-fsealed");
 	ASSERT_EQ(0, section_create(self->ctx, 0, RO, mfd, NULL, &fd));
 	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -1595,7 +1595,7 @@ TEST_F(sec, memfd_future_write_seal)
 
 /*
  * A memfd sealed with F_SEAL_WRITE backs read-only sections only: write
- * access is EPERM (as with F_SEAL_FUTURE_WRITE), leaving nothing behind;
+ * access is EACCES (as with F_SEAL_FUTURE_WRITE), leaving nothing behind;
  * a read-only section of it reads its contents.
  */
 TEST_F(sec, memfd_write_seal_create)
@@ -1609,8 +1609,8 @@ TEST_F(sec, memfd_write_seal_create)
 	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
 	ASSERT_EQ(F_SEAL_WRITE, fcntl(mfd, F_GET_SEALS));
 
-	ASSERT_CREATE_FAILS(EPERM, self->ctx, 0, RW, mfd, 0, "tether-wsealed");
-	ASSERT_CREATE_FAILS(EPERM, self->ctx, page_size(), RW, mfd, 0,
+	ASSERT_CREATE_FAILS(EACCES, self->ctx, 0, RW, mfd, 0, "tether-wsealed");
+	ASSERT_CREATE_FAILS(EACCES, self->ctx, page_size(), RW, mfd, 0,
 			    "tether-wsealed");
 	ASSERT_EQ(0, section_create(self->ctx, 0, RO, mfd, NULL, &fd));
 	p = mmap(NULL, 2 * page_size(), PROT_READ, MAP_PRIVATE, fd, 0);
@@ -1641,7 +1641,7 @@ TEST_F(sec, memfd_write_seal_and_views)
 	/* once sealed, no writable shared view */
 	ASSERT_EQ(MAP_FAILED, mmap(NULL, page_size(), PROT_READ | PROT_WRITE,
 				   MAP_SHARED, fd, 0));
-	ASSERT_EQ(EPERM, errno);
+	ASSERT_EQ(EACCES, errno);
 	p = mmap(NULL, page_size(), PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(-1, mprotect(p, page_size(), PROT_READ | PROT_WRITE));
@@ -1772,7 +1772,7 @@ TEST_F_TIMEOUT(ext4, writes_reach_disk_after_msync, 120)
 /*
  * An append-only file (chattr +a) may back a read-only section but not a
  * writable one, whatever its descriptor's mode: EACCES, leaving nothing
- * behind. Extending it is truncate's EPERM, the file untouched.
+ * behind. Extending it is EACCES too (truncate's EPERM), the file untouched.
  */
 TEST_F_TIMEOUT(ext4, append_only_file_eacces, 120)
 {
@@ -1798,7 +1798,7 @@ TEST_F_TIMEOUT(ext4, append_only_file_eacces, 120)
 	ASSERT_CREATE_FAILS(EACCES, self->ctx, 0, RW, app, 0, "tether-append");
 	ASSERT_CREATE_FAILS(EACCES, self->ctx, 16 * page_size(), RW, app,
 			    TETHER_SECTION_CREATE_EXTEND, "tether-append");
-	ASSERT_CREATE_FAILS(EPERM, self->ctx, 16 * page_size(), RO, app,
+	ASSERT_CREATE_FAILS(EACCES, self->ctx, 16 * page_size(), RO, app,
 			    TETHER_SECTION_CREATE_EXTEND, "tether-append");
 	ASSERT_EQ(0, fstat(app, &st));
 	ASSERT_EQ(8 * page_size(), st.st_size);
