@@ -422,7 +422,10 @@ struct tether_event {
  * the notifier returns and before the mapping changes, when the range is
  * invalidated, and zeroes it on release. Generations are unique within the
  * context, so a reused slot never matches a stale generation. Checking a
- * cached range is one load and one compare.
+ * cached range is one load and one compare. The word publishes no other
+ * data, so the kernel's store and the reader's load are both relaxed
+ * (WRITE_ONCE(), __atomic_load_n(__ATOMIC_RELAXED)): no barrier pairs, as
+ * none is needed; the ring's @producer and consumer are the pairs.
  */
 
 /**
