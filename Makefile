@@ -110,6 +110,17 @@ $(B)/selftests/%: selftests/%.c $(wildcard selftests/*.h) include/uapi/linux/tet
 	$(CC) $(CPPFLAGS_ALL) -I$(KSRC)/tools/testing/selftests $(CFLAGS) $(TEST_WFLAGS) \
 		-o $@ $< $(LIB_A) $(TEST_LIBS)
 
+# selftests/abi.c checks the tether numbers against every _IO* number of the
+# installed <linux/*.h> headers, tabled here on the host (scripts/ioctl-numbers)
+IOCTL_NUMBERS := $(B)/selftests/gen/ioctl_numbers.h
+
+$(IOCTL_NUMBERS): scripts/ioctl-numbers $(wildcard /usr/include/linux/*.h)
+	@mkdir -p $(@D)
+	CC="$(CC)" scripts/ioctl-numbers $@
+
+$(B)/selftests/abi: $(IOCTL_NUMBERS)
+$(B)/selftests/abi: CPPFLAGS_ALL += -I$(B)/selftests/gen
+
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)

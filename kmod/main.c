@@ -202,8 +202,9 @@ union tether_ucmd_buffer {
 };
 
 /*
- * One entry of the ioctl table, indexed by TETHER_CMD_*. Every tether ioctl
- * is _IO(TETHER_TYPE, TETHER_CMD_*): the size travels in the structure.
+ * One entry of the ioctl table, indexed by TETHER_CMD_* - TETHER_CMD_BASE.
+ * Every tether ioctl is _IO(TETHER_TYPE, TETHER_CMD_*): the size travels in
+ * the structure.
  */
 struct tether_ioctl_op {
 	/* the kernel's sizeof() of the argument */
@@ -217,7 +218,7 @@ struct tether_ioctl_op {
 };
 
 #define TETHER_IOCTL_OP(_cmd, _fn, _struct, _last)                       \
-	[_cmd] = {                                                       \
+	[(_cmd) - TETHER_CMD_BASE] = {                                   \
 		.size = sizeof(_struct) +                                \
 			BUILD_BUG_ON_ZERO(sizeof(union tether_ucmd_buffer) < \
 					  sizeof(_struct)),               \
@@ -242,6 +243,7 @@ static const struct tether_ioctl_op tether_ioctl_ops[] = {
 			struct tether_section_create, name),
 	TETHER_IOCTL_OP(TETHER_CMD_SECTION_OPEN, tether_section_open,
 			struct tether_section_open, name),
+	/* TETHER_CMD_SECTION_QUERY: on section descriptors (section.c) */
 	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_SUBMIT, tether_request_submit,
 			struct tether_request_submit, __reserved),
 	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_COMPLETE, tether_request_complete,
@@ -262,8 +264,9 @@ static long tether_fops_ioctl(struct file *filp, unsigned int cmd,
 	unsigned int nr;
 	int ret;
 
-	nr = _IOC_NR(cmd);
-	if (cmd != _IO(TETHER_TYPE, nr) || nr >= ARRAY_SIZE(tether_ioctl_ops))
+	nr = _IOC_NR(cmd) - TETHER_CMD_BASE;
+	if (cmd != _IO(TETHER_TYPE, _IOC_NR(cmd)) || _IOC_NR(cmd) < TETHER_CMD_BASE ||
+	    nr >= ARRAY_SIZE(tether_ioctl_ops))
 		return -ENOTTY;
 	nr = array_index_nospec(nr, ARRAY_SIZE(tether_ioctl_ops));
 	op = &tether_ioctl_ops[nr];

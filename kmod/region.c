@@ -132,6 +132,11 @@ static bool tether_invalidate(struct mmu_interval_notifier *mni,
 	if (r->state == TETHER_REGION_ACTIVE) {
 		if (tether_changes_mapping(r, range, start, end, &reason)) {
 			r->state = TETHER_REGION_INVALIDATED;
+			/*
+			 * Relaxed, as userspace's load of it (tether_range_valid()):
+			 * the word publishes nothing but itself, and the mapping
+			 * changes only after this notifier returns.
+			 */
 			WRITE_ONCE(ctx->validity[r->slot], 0);
 			ctx->ev.invalidated++;
 			ctx->ev.by_reason[reason]++;

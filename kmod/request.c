@@ -336,7 +336,7 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 	ret = tether_source_get(&src, cmd->source, cmd->source_fd);
 	if (ret)
 		return ret;
-	ret = -ENOBUFS;
+	ret = -EINVAL;
 	if (!cmd->length)
 		goto err_src;
 	ret = -EINVAL;

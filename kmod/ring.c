@@ -309,7 +309,7 @@ int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma)
 		if (size > ctx->shared_size)
 			return -EINVAL;
 		if (vma->vm_flags & VM_WRITE)
-			return -EPERM;
+			return -EACCES;
 		tether_vm_flags_mod(vma, 0, VM_MAYWRITE);
 		return remap_vmalloc_range(vma, ctx->shared, 0);
 	}

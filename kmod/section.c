@@ -292,17 +292,17 @@ static int tether_section_mmap(struct file *filp, struct vm_area_struct *vma)
 			clear |= VM_MAYWRITE;
 		} else if (tether_write_sealed(backing)) {
 			if (vma->vm_flags & VM_WRITE)
-				return -EPERM;
+				return -EACCES;
 			clear |= VM_MAYWRITE;
 		}
 	}
 	tether_vm_flags_mod(vma, VM_DONTEXPAND, clear);
 
 	if (tether_shared_maywrite(vma)) {
-		/* -EPERM when F_SEAL_WRITE denies writable mappings */
+		/* F_SEAL_WRITE denies writable mappings: EACCES, as above */
 		ret = mapping_map_writable(backing->f_mapping);
 		if (ret)
-			return ret;
+			return ret == -EPERM ? -EACCES : ret;
 		writable_held = true;
 	}
 
@@ -545,7 +545,7 @@ static struct file *tether_section_backing_file(struct tether_section_create *cm
 	if ((cmd->max_prot & TETHER_SECTION_WRITE) &&
 	    (!(file->f_mode & FMODE_WRITE) || IS_APPEND(inode)))
 		goto err;
-	ret = -EPERM;
+	ret = -EACCES;
 	if ((cmd->max_prot & TETHER_SECTION_WRITE) && tether_write_sealed(file))
 		goto err;
 
@@ -563,6 +563,9 @@ static struct file *tether_section_backing_file(struct tether_section_create *cm
 		if (!(file->f_mode & FMODE_WRITE))
 			goto err;
 		ret = vfs_truncate(&file->f_path, cmd->length);
+		/* append-only or immutable: EACCES, as for a writable section */
+		if (ret == -EPERM)
+			ret = -EACCES;
 		if (ret)
 			goto err;
 	}

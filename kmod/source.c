@@ -86,14 +86,17 @@ static const struct tether_source_ops tether_section_src_ops = {
 	.put = tether_section_src_put,
 };
 
-/* A section descriptor as a source: hold it, or -EINVAL. */
+/*
+ * A section descriptor as a source: hold it; -EBADF if @fd is not open,
+ * -EINVAL if it is not a section's.
+ */
 static int tether_section_src_get(struct tether_source *src, s32 fd)
 {
 	struct file *filp = fget(fd);
 	u64 length;
 
 	if (!filp)
-		return -EINVAL;
+		return -EBADF;
 	if (!tether_section_backing(filp, &length)) {
 		fput(filp);
 		return -EINVAL;
@@ -112,15 +115,15 @@ static int tether_section_src_get(struct tether_source *src, s32 fd)
  * @type: enum tether_source_type
  * @fd: the source's file descriptor, for sources that are files
  *
- * Return: 0, or -EINVAL for an unknown @type or an @fd the source does not
- * accept (not 0 for the pattern; not an open section descriptor for a
- * section).
+ * Return: 0, -EINVAL for an unknown @type or an @fd the source does not
+ * accept (not -1 for the pattern; not a section descriptor for a section),
+ * -EBADF for a section's @fd that is not open.
  */
 int tether_source_get(struct tether_source *src, u32 type, s32 fd)
 {
 	switch (type) {
 	case TETHER_SOURCE_PATTERN:
-		if (fd)
+		if (fd != -1)
 			return -EINVAL;
 		*src = (struct tether_source) {
 			.ops = &tether_pattern_ops,

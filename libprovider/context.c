@@ -191,8 +191,13 @@ TETHER_EXPORT int tether_range_valid(const struct tether_context *ctx,
 {
 	if (range->slot >= ctx->info.max_regions)
 		return 0;
-	/* the kernel changes the word before the mapping changes */
-	return __atomic_load_n(&ctx->validity[range->slot], __ATOMIC_ACQUIRE) ==
+	/*
+	 * A relaxed load, as the kernel's store is a plain WRITE_ONCE()
+	 * (tether_invalidate() in kmod/region.c): the word publishes no other
+	 * data, so there is nothing to order after it; the kernel changes it
+	 * before the mapping changes, which is all the check needs.
+	 */
+	return __atomic_load_n(&ctx->validity[range->slot], __ATOMIC_RELAXED) ==
 	       range->generation;
 }
 

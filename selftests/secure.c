@@ -923,61 +923,6 @@ TEST(oom_reaper_reported)
 }
 
 /*
- * The size rules, for every ioctl struct: min - 1 → EINVAL, tail → E2BIG.
- * @min is the end of the struct's first version, @size its size now.
- */
-TEST_F(sec, size_boundaries_all)
-{
-	static const struct {
-		unsigned long cmd;
-		size_t size;
-		size_t min;
-	} ops[] = {
-		{ TETHER_IOC_GET_INFO, sizeof(struct tether_info),
-		  sizeof(struct tether_info) },
-		{ TETHER_IOC_SECURE, sizeof(struct tether_secure),
-		  sizeof(struct tether_secure) },
-		{ TETHER_IOC_RELEASE, sizeof(struct tether_release),
-		  sizeof(struct tether_release) },
-		{ TETHER_IOC_RELEASE_BATCH, sizeof(struct tether_release_batch),
-		  sizeof(struct tether_release_batch) },
-		{ TETHER_IOC_REARM, sizeof(struct tether_rearm),
-		  sizeof(struct tether_rearm) },
-		{ TETHER_IOC_GET_STATS, sizeof(struct tether_stats),
-		  offsetof(struct tether_stats, requests) },
-	};
-	union {
-		struct {
-			uint32_t size;
-			uint32_t flags;
-		};
-		unsigned char bytes[512];
-	} buf;
-	size_t i;
-
-	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		memset(&buf, 0, sizeof(buf));
-		buf.size = ops[i].min - 1;
-		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf)
-			TH_LOG("op %zu: min - 1", i);
-		buf.size = 4;
-		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf);
-		memset(&buf, 0, sizeof(buf));
-		buf.size = ops[i].size + 16;
-		buf.bytes[ops[i].size + 15] = 1;
-		ASSERT_IOCTL_ERR(E2BIG, self->t.fd, ops[i].cmd, &buf)
-			TH_LOG("op %zu: non-zero tail", i);
-		memset(&buf, 0, sizeof(buf));
-		buf.size = ops[i].size;
-		buf.flags = 0x40000000; /* an unknown flag */
-		ASSERT_IOCTL_ERR(EINVAL, self->t.fd, ops[i].cmd, &buf)
-			TH_LOG("op %zu: unknown flag", i);
-		ASSERT_IOCTL_ERR(EFAULT, self->t.fd, ops[i].cmd, NULL)
-			TH_LOG("op %zu: NULL", i);
-	}
-}
-
-/*
  * A newer caller's larger struct with a zero tail works like the current
  * one: each op succeeds, its answer is written, the size field is left as
  * the caller set it, and nothing is written past the kernel's struct.

@@ -179,7 +179,7 @@ static inline int trelease(struct tctx *t, uint64_t handle)
 /* Is the secured range still valid? One load, as a cache would do it. */
 static inline int tvalid(const struct tctx *t, const struct tether_secure *s)
 {
-	return __atomic_load_n(&t->validity[s->slot], __ATOMIC_ACQUIRE) ==
+	return __atomic_load_n(&t->validity[s->slot], __ATOMIC_RELAXED) ==
 	       s->generation;
 }
 

@@ -10,7 +10,16 @@
 #include <linux/ioctl.h>
 
 #define TETHER_DEVICE_NAME "tether"
-#define TETHER_TYPE 0xB7
+
+/*
+ * The ioctl type. Documentation/userspace-api/ioctl/ioctl-number.rst gives
+ * 0xB7 to nsfs and remoteproc and 0xB8 01-02 to mrvl_cn10k_dpi, and leaves
+ * 0xB9 to 0xBF to nobody: tether takes 0xB9, all of it. A tether call on
+ * the wrong descriptor then fails with ENOTTY instead of running another
+ * driver's ioctl (the selftest abi.c checks every tether number against
+ * every _IO* number of the installed <linux/...> headers).
+ */
+#define TETHER_TYPE 0xB9
 
 /* The ABI version reported by TETHER_IOC_GET_INFO. */
 #define TETHER_ABI_VERSION 1
@@ -25,27 +34,59 @@
  * back for min(size, its own size) bytes. This lets old binaries run on new
  * kernels and new binaries use the old subset on old kernels.
  *
- * Every ioctl reports these errors the same way:
+ * A descriptor field that names no descriptor is -1 (@backing_fd,
+ * @source_fd), as mmap()'s fd is for anonymous memory: 0 is a valid
+ * descriptor.
  *
- * - ENOTTY: the command is not a tether ioctl.
- * - EINVAL: size is smaller than the first version of the structure, a
- *   flags bit or a reserved field that must be zero is not, or an argument
- *   is out of range (each ioctl lists its own cases).
- * - E2BIG: size is larger than the kernel's structure and the extra bytes
- *   are not all zero, or size is larger than a page.
- * - EFAULT: the structure itself, or memory it names, cannot be accessed.
- * - EPERM: the call comes from a process whose address space is not the
- *   one that opened the file (the descriptor was inherited across fork or
- *   passed over a unix socket). Nothing is changed.
+ * Each errno has one meaning, the same in every ioctl and in read(),
+ * poll() and mmap() of tether's descriptors; each ioctl lists its cases:
+ *
+ * - ENOTTY: not a tether ioctl, or not one of this kind of descriptor.
+ * - EINVAL: an invalid argument: size below the structure's first
+ *   version, an unknown flags bit, a reserved field that is not 0, a
+ *   value out of range, a length of 0, a descriptor of the wrong kind.
+ * - E2BIG: size beyond the kernel's structure with non-zero bytes past it,
+ *   or beyond a page.
+ * - EFAULT: the structure, or memory it names, cannot be accessed as the
+ *   call needs (unmapped, without the access, I/O or PFN mapping).
+ * - EPERM: the calling process is not the one the object belongs to: the
+ *   context's owner (the address space that opened the file; the
+ *   descriptor was inherited across fork or passed over a unix socket),
+ *   or a request's submitter. Nothing is changed.
+ * - EACCES: the access asked for exceeds what is granted: a descriptor's
+ *   mode, a section's maximum protection, a file that is append-only or
+ *   write-sealed, a credential, the read-only shared area.
+ * - EBADF: a descriptor field holds no open descriptor.
+ * - ENOENT: no such object in this context or namespace (handle, request,
+ *   name); EALREADY: the request existed and is done.
+ * - ENOSPC: a count limit; ENOMEM: a memory limit, or out of memory.
+ * - EINTR: a signal arrived; EAGAIN, EBUSY, ETIMEDOUT, EEXIST, ENODEV,
+ *   ENAMETOOLONG, EOPNOTSUPP, EIO, EMFILE, ENFILE: as in errno(3), where
+ *   the ioctl says.
  */
 
+/*
+ * The command numbers: TETHER_IOC_* is _IO(TETHER_TYPE, TETHER_CMD_*), the
+ * size travelling in the structure. All are issued on /dev/tether except
+ * TETHER_IOC_SECTION_QUERY, issued on a section descriptor. They start at
+ * 0x80 because some drivers match low numbers without looking at the type
+ * (nsfs in 6.12 takes any number 10-12 for its NS_MNT_GET_* ioctls).
+ */
 enum {
-	TETHER_CMD_GET_INFO = 0x00,
-	TETHER_CMD_SECURE = 0x01,
-	TETHER_CMD_RELEASE = 0x02,
-	TETHER_CMD_RELEASE_BATCH = 0x03,
-	TETHER_CMD_REARM = 0x04,
-	TETHER_CMD_GET_STATS = 0x05,
+	TETHER_CMD_BASE = 0x80,
+	TETHER_CMD_GET_INFO = TETHER_CMD_BASE,
+	TETHER_CMD_SECURE,
+	TETHER_CMD_RELEASE,
+	TETHER_CMD_RELEASE_BATCH,
+	TETHER_CMD_REARM,
+	TETHER_CMD_GET_STATS,
+	TETHER_CMD_SECTION_CREATE,
+	TETHER_CMD_SECTION_OPEN,
+	TETHER_CMD_SECTION_QUERY,
+	TETHER_CMD_REQUEST_SUBMIT,
+	TETHER_CMD_REQUEST_COMPLETE,
+	TETHER_CMD_REQUEST_CANCEL,
+	TETHER_CMD_REQUEST_WAIT,
 };
 
 /**
@@ -365,7 +406,7 @@ struct tether_event {
  *
  * - the consumer page (read-write, one page): struct tether_ring_consumer;
  * - the shared area (read-only; a writable or later mprotect(PROT_WRITE)
- *   mapping is refused with EPERM/EACCES): struct tether_ring_header at
+ *   mapping is refused with EACCES): struct tether_ring_header at
  *   offset 0, the event records at @events_offset, the validity table (an
  *   array of @validity_entries __u64 words) at @validity_offset.
  *
@@ -381,7 +422,10 @@ struct tether_event {
  * the notifier returns and before the mapping changes, when the range is
  * invalidated, and zeroes it on release. Generations are unique within the
  * context, so a reused slot never matches a stale generation. Checking a
- * cached range is one load and one compare.
+ * cached range is one load and one compare. The word publishes no other
+ * data, so the kernel's store and the reader's load are both relaxed
+ * (WRITE_ONCE(), __atomic_load_n(__ATOMIC_RELAXED)): no barrier pairs, as
+ * none is needed; the ring's @producer and consumer are the pairs.
  */
 
 /**
@@ -525,8 +569,8 @@ struct tether_stats {
  *   beyond the end of the section; the view would extend beyond the end
  *   of the section (the section's length rounded up to a whole page).
  * - EACCES: PROT_WRITE with MAP_SHARED through a descriptor without
- *   TETHER_SECTION_WRITE; PROT_EXEC.
- * - EPERM: PROT_WRITE with MAP_SHARED on a section whose backing memfd has
+ *   TETHER_SECTION_WRITE; PROT_EXEC;
+ *   PROT_WRITE with MAP_SHARED on a section whose backing memfd has
  *   F_SEAL_WRITE or F_SEAL_FUTURE_WRITE.
  * - ENODEV: the backing file's own mmap() set up the view in a way tether
  *   cannot follow (only possible for unusual file systems).
@@ -552,13 +596,6 @@ struct tether_stats {
  * when the last descriptor and the last view of the section are gone; it
  * can then be used again.
  */
-
-/* Section ioctls (numbers 0x10 and up). */
-enum {
-	TETHER_CMD_SECTION_CREATE = 0x10,
-	TETHER_CMD_SECTION_OPEN = 0x11,
-	TETHER_CMD_SECTION_QUERY = 0x12,
-};
 
 /* The longest section name, including its terminating NUL. */
 #define TETHER_SECTION_NAME_MAX 64
@@ -635,14 +672,14 @@ enum tether_section_backing {
  *   file is append-only (a descriptor opened O_APPEND, or opened before
  *   the flag was set: open() itself refuses O_RDWR without O_APPEND on
  *   such a file); TETHER_SECTION_CREATE_EXTEND is needed and @backing_fd
- *   is not open for writing.
- * - EPERM: @max_prot has TETHER_SECTION_WRITE and @backing_fd is a memfd
- *   with F_SEAL_WRITE or F_SEAL_FUTURE_WRITE.
+ *   is not open for writing; @max_prot has TETHER_SECTION_WRITE and @backing_fd is a memfd with
+ *   F_SEAL_WRITE or F_SEAL_FUTURE_WRITE; TETHER_SECTION_CREATE_EXTEND on
+ *   an append-only or immutable file (truncate(2)'s EPERM).
  * - EEXIST: @name is already taken in the caller's user namespace.
  * - ENOMEM, EMFILE, ENFILE: out of memory, descriptors or files.
  * - ENOSPC: the kernel's internal tmpfs could not make the file of an
  *   anonymous section (out of memory for its inode).
- * - errors of truncate(2) on the file's path when extending it.
+ * - other errors of truncate(2) on the file's path when extending it.
  *
  * A file that TETHER_SECTION_CREATE_EXTEND grew stays grown if the call
  * then fails (out of memory or descriptors, or EEXIST when another caller
@@ -791,28 +828,12 @@ struct tether_section_info {
  * long as userspace decides, towards RLIMIT_MEMLOCK as well (unless the
  * caller has CAP_IPC_LOCK).
  *
- * The errors mirror the status codes of
- * WdfRequestProbeAndLockUserBufferForWrite():
- *
- * - EINVAL (STATUS_INVALID_PARAMETER): an invalid parameter.
- * - ENOBUFS (STATUS_INVALID_USER_BUFFER): the buffer's length is zero.
- * - EFAULT (STATUS_ACCESS_VIOLATION, raised by the probe in
- *   MmProbeAndLockPages()): the buffer is not mapped writable.
- * - EALREADY (STATUS_INVALID_DEVICE_REQUEST): the request has already been
- *   completed; ENOENT (the same status, "otherwise invalid"): no such
- *   request. Windows bug-checks on a bad request handle; tether never does.
- * - EPERM (STATUS_ACCESS_VIOLATION, "the current thread is not the creator
- *   of the I/O request"): a process other than the submitter.
- * - ENOMEM, ENOSPC (STATUS_INSUFFICIENT_RESOURCES): out of memory, or a
- *   limit reached.
+ * The errors are the general ones: EINVAL for an invalid parameter or a
+ * zero length, EFAULT for a buffer that is not mapped writable, EALREADY
+ * for a request that has completed, ENOENT for one never issued, EPERM for
+ * a process other than the submitter, ENOSPC and ENOMEM for the limits
+ * (the README maps them to WDF's status codes).
  */
-
-enum {
-	TETHER_CMD_REQUEST_SUBMIT = 0x20,
-	TETHER_CMD_REQUEST_COMPLETE = 0x21,
-	TETHER_CMD_REQUEST_CANCEL = 0x22,
-	TETHER_CMD_REQUEST_WAIT = 0x23,
-};
 
 /**
  * enum tether_source_type - where a request's data comes from
@@ -855,7 +876,7 @@ enum tether_request_flags {
  * @size: (in) sizeof(struct tether_request_submit)
  * @flags: (in) enum tether_request_flags
  * @source: (in) enum tether_source_type
- * @source_fd: (in) the section descriptor for TETHER_SOURCE_SECTION; 0
+ * @source_fd: (in) the section descriptor for TETHER_SOURCE_SECTION; -1
  *	for TETHER_SOURCE_PATTERN
  * @source_offset: (in) where in the source to read from
  * @addr: (in) the user output buffer (any alignment)
@@ -868,19 +889,18 @@ enum tether_request_flags {
  * @__reserved: must be 0
  *
  * Checks are made in this order: @flags, @__reserved and the source
- * (EINVAL), @length (ENOBUFS), the source range (EINVAL), the buffer
+ * (EINVAL, EBADF), @length and the source range (EINVAL), the buffer
  * lying in the user address space (EFAULT), limits (ENOSPC, ENOMEM), then
  * the buffer's mapping (EFAULT).
  *
  * Errors:
  *
  * - EINVAL: unknown @flags, TETHER_REQUEST_HOLD without
- *   TETHER_REQUEST_ASYNC, unknown @source, @source_fd not 0 for the
- *   pattern, @source_fd not an open section descriptor for a section
- *   (EBADF is not used: a bad source is an invalid parameter),
- *   @source_offset + @length beyond the end of the source,
+ *   TETHER_REQUEST_ASYNC, unknown @source, @source_fd not -1 for the
+ *   pattern, @source_fd not a section descriptor for a section, @length
+ *   is 0, @source_offset + @length beyond the end of the source,
  *   @addr + @length wraps around, @__reserved not 0.
- * - ENOBUFS: @length is 0.
+ * - EBADF: for a section, @source_fd is not an open descriptor.
  * - EFAULT: part of the buffer is not mapped, is mapped without write
  *   access (read-only, PROT_NONE guard page), is an I/O or PFN mapping, or
  *   lies outside the user address space; nothing was written. With
