@@ -13,31 +13,50 @@
  * O_RDONLY otherwise, so do_mmap() itself refuses a shared writable view
  * through a read-only descriptor and drops VM_MAYWRITE from its shared views.
  *
- * mmap() of a descriptor checks the range and the protection, clears
- * VM_MAYEXEC (and VM_MAYWRITE where a shared view may not write, so a later
- * mprotect() upgrade fails with EACCES), sets VM_DONTEXPAND, then hands the
- * vma to the backing file: vma_set_file() makes it the vma's file and its
- * own ->mmap() sets up the vm_operations. Demand paging, copy-on-write of
- * MAP_PRIVATE views, dirty tracking and writeback are then the kernel's own
- * code for that file, as for ipc/shm.c segments and dma-buf mappings.
+ * Backings are an allow-list (tether_backing_allowed()): shmem files,
+ * file systems on a block device (FS_REQUIRES_DEV) and a few network and
+ * FUSE file systems; everything else is ENODEV at create, secretmem first
+ * of all (its pages are not in the direct map, so neither the module's
+ * kmap nor /proc/<pid>/mem may touch them), and hugetlbfs, procfs, kernfs,
+ * debugfs, ramfs and stacking or pseudo file systems.
  *
- * To keep the section alive while views exist, a view's vm_ops are a copy
- * of the backing file's (struct tether_view_ops, one per distinct original,
- * owned by the section) with ->open and ->close of our own, which chain to
- * the originals. ->open (fork, split, mremap) takes a reference on the
- * section descriptor's file, kept in vm_private_data, and counts the view;
- * ->close drops them. The reference is on a file, not on the section, so
- * the last put of a section always runs from that file's ->release, in
- * process context after the vma is gone and with the module pinned by the
- * file's f_op; never from ->close under the mmap_lock. VM_DONTEXPAND (part
- * of VM_SPECIAL) keeps views out of vma merging, which would drop a vma
- * without calling ->close, and keeps mremap() from growing a view past its
- * section.
+ * Views follow ipc/shm.c. mmap() of a descriptor checks the range and the
+ * protection, clears VM_MAYEXEC (and VM_MAYWRITE where a shared view may
+ * not write, so a later mprotect() upgrade fails with EACCES), sets
+ * VM_DONTEXPAND, then makes a view file the vma's vm_file: a file made by
+ * alloc_file_pseudo() on the backing's mount and inode, so its f_mapping is
+ * the backing's and rmap, truncate, writeback and the page cache are the
+ * kernel's own, with our tether_view_fops, which hold a reference on the
+ * section. Every later mmap() of that file (remap_file_pages(), which maps
+ * vma->vm_file again) reaches tether_view_fops_mmap() and the same checks,
+ * so no vma of a view leaves the section's range, becomes executable or
+ * grows (VM_DONTEXPAND makes mremap() refuse growth). The backing file's
+ * own ->mmap() then sets up the vma; its vm_ops are saved in
+ * vm_private_data and the vma gets one of two static tables that forward
+ * to them (with and without ->page_mkwrite, whose presence is what the
+ * core reads as "this file wants write notification"). A backing whose
+ * ->mmap() needs vm_private_data, moves the vma to another file, or makes
+ * a DAX, PFN, mixed or IO mapping is refused (ENODEV).
+ *
+ * Core predicates of the form vma->vm_ops == &X are false for views:
+ * vma_is_shmem() and vma_is_anon_shmem() for shmem backings, exactly as for
+ * SysV segments (userfaultfd does not register views; shmem_file() still
+ * holds, so tmpfs THP rules apply), and vma_is_secretmem() never needs to
+ * be true since secretmem is refused. Predicates on the file or mapping
+ * (shmem_file(), vma_is_dax(), mapping_can_writeback()) see the backing.
+ *
+ * ->open (fork, split, mremap) and ->close count the views; the vma's file
+ * holds the section, so the last put of a section always runs from a
+ * file's ->release (a descriptor's or a view file's), in process context
+ * after the vma is gone and with the module pinned by the file's f_op;
+ * never from ->close under the mmap_lock. VM_DONTEXPAND (part of
+ * VM_SPECIAL) also keeps views out of vma merging.
  *
  * A shared view that may become writable also holds the backing mapping's
- * i_mmap_writable count from mmap() to ->close, as mmap_region() does for a
- * file mapped directly, so F_SEAL_WRITE cannot be added to a backing memfd
- * between the seal check and the vma being linked.
+ * i_mmap_writable count from mmap() to ->close, on top of the core's (which
+ * the view file's shared mapping gets from vma_link), so F_SEAL_WRITE
+ * cannot be added to a backing memfd between the seal check and the vma
+ * being linked.
  *
  * Names live in one table for the module, keyed by (user namespace, name).
  * A section leaves the table under tether_section_names_lock when its last
@@ -99,24 +118,6 @@ struct tether_section {
 	/* the creator's effective uid: who may open the section by name */
 	kuid_t owner;
 	char name[TETHER_SECTION_NAME_MAX];
-	/* protects view_ops */
-	struct mutex ops_lock;
-	/* struct tether_view_ops, one per distinct backing vm_ops */
-	struct list_head view_ops;
-};
-
-/* The vm_operations of views: the backing file's, with our open/close. */
-struct tether_view_ops {
-	/*
-	 * What the views' vma->vm_ops point to: *orig with our open and close,
-	 * written once by tether_ops_fill() before any vma points at it.
-	 */
-	const struct vm_operations_struct ops;
-	/* the backing file's own vm_ops, which ops chains to */
-	const struct vm_operations_struct *orig;
-	struct tether_section *sec;
-	/* in sec->view_ops */
-	struct list_head node;
 };
 
 /* Named sections, keyed by (user namespace, name). */
@@ -166,15 +167,10 @@ static void tether_section_release(struct kref *ref)
 {
 	struct tether_section *sec = container_of(ref, struct tether_section,
 						  ref);
-	struct tether_view_ops *ops, *next;
-
 	if (sec->name[0])
 		hash_del(&sec->name_node);
 	mutex_unlock(&tether_section_names_lock);
 
-	list_for_each_entry_safe(ops, next, &sec->view_ops, node)
-		kfree(ops);
-	mutex_destroy(&sec->ops_lock);
 	put_user_ns(sec->user_ns);
 	fput(sec->backing);
 	kfree(sec);
@@ -186,94 +182,149 @@ static void tether_section_put(struct tether_section *sec)
 		       &tether_section_names_lock);
 }
 
-/* The section of a view: its vm_ops are one of the section's copies. */
-static struct tether_view_ops *tether_view_ops(struct vm_area_struct *vma)
+static const struct file_operations tether_view_fops;
+
+/* The backing file's own vm_ops for @vma, saved by tether_view_map(). */
+static const struct vm_operations_struct *
+tether_view_orig(struct vm_area_struct *vma)
 {
-	return container_of(vma->vm_ops, struct tether_view_ops, ops);
+	return vma->vm_private_data;
+}
+
+/* The section of a view: the vma's file is one of its view files. */
+static struct tether_section *tether_view_section(struct vm_area_struct *vma)
+{
+	return vma->vm_file->private_data;
 }
 
 /* A new vma of a view: fork, split, mremap. */
 static void tether_view_open(struct vm_area_struct *vma)
 {
-	struct tether_view_ops *ops = tether_view_ops(vma);
+	const struct vm_operations_struct *orig = tether_view_orig(vma);
+	struct tether_section *sec = tether_view_section(vma);
 
-	get_file(vma->vm_private_data);
-	atomic_inc(&ops->sec->views);
+	atomic_inc(&sec->views);
 	if (tether_shared_maywrite(vma))
-		mapping_allow_writable(ops->sec->backing->f_mapping);
-	if (ops->orig->open)
-		ops->orig->open(vma);
+		mapping_allow_writable(sec->backing->f_mapping);
+	if (orig->open)
+		orig->open(vma);
 }
 
+/* The vma's file (and through it the section) is put after this returns. */
 static void tether_view_close(struct vm_area_struct *vma)
 {
-	struct tether_view_ops *ops = tether_view_ops(vma);
-	struct tether_section *sec = ops->sec;
+	const struct vm_operations_struct *orig = tether_view_orig(vma);
+	struct tether_section *sec = tether_view_section(vma);
 
-	if (ops->orig->close)
-		ops->orig->close(vma);
+	if (orig->close)
+		orig->close(vma);
 	if (tether_shared_maywrite(vma))
 		mapping_unmap_writable(sec->backing->f_mapping);
 	atomic_dec(&sec->views);
-	/*
-	 * May be the last reference to the descriptor, and through it to the
-	 * section and ops; fput() defers the release past this call.
-	 */
-	fput(vma->vm_private_data);
 }
 
-/* Fill a fresh tether_view_ops copy: @o with the views' own open and close. */
-static void tether_ops_fill(struct vm_operations_struct *ops, const struct vm_operations_struct *o)
+static int tether_view_may_split(struct vm_area_struct *vma,
+				 unsigned long addr)
 {
-	*ops = *o;
-	ops->open = tether_view_open;
-	ops->close = tether_view_close;
+	const struct vm_operations_struct *orig = tether_view_orig(vma);
+
+	return orig->may_split ? orig->may_split(vma, addr) : 0;
+}
+
+static int tether_view_mremap(struct vm_area_struct *vma)
+{
+	const struct vm_operations_struct *orig = tether_view_orig(vma);
+
+	return orig->mremap ? orig->mremap(vma) : 0;
+}
+
+static int tether_view_mprotect(struct vm_area_struct *vma,
+				unsigned long start, unsigned long end,
+				unsigned long newflags)
+{
+	const struct vm_operations_struct *orig = tether_view_orig(vma);
+
+	return orig->mprotect ? orig->mprotect(vma, start, end, newflags) : 0;
+}
+
+static vm_fault_t tether_view_fault(struct vm_fault *vmf)
+{
+	return tether_view_orig(vmf->vma)->fault(vmf);
+}
+
+static vm_fault_t tether_view_map_pages(struct vm_fault *vmf,
+					pgoff_t start_pgoff,
+					pgoff_t end_pgoff)
+{
+	const struct vm_operations_struct *orig = tether_view_orig(vmf->vma);
+
+	/* nothing mapped around: the fault itself maps its page */
+	return orig->map_pages ? orig->map_pages(vmf, start_pgoff, end_pgoff) :
+				 0;
+}
+
+static vm_fault_t tether_view_page_mkwrite(struct vm_fault *vmf)
+{
+	return tether_view_orig(vmf->vma)->page_mkwrite(vmf);
+}
+
+static unsigned long tether_view_pagesize(struct vm_area_struct *vma)
+{
+	const struct vm_operations_struct *orig = tether_view_orig(vma);
+
+	return orig->pagesize ? orig->pagesize(vma) : PAGE_SIZE;
+}
+
+static int tether_view_access(struct vm_area_struct *vma, unsigned long addr,
+			      void *buf, int len, int write)
+{
+	const struct vm_operations_struct *orig = tether_view_orig(vma);
+
+	return orig->access ? orig->access(vma, addr, buf, len, write) :
+			      -EINVAL;
 }
 
 /*
- * Point the vma, just set up by the backing file's ->mmap(), at the
- * section's copy of the vm_ops that ->mmap() chose.
+ * The vm_ops of every view. The core tells a file that wants write
+ * notification by ->page_mkwrite being there (vma_wants_writenotify(),
+ * vma_needs_dirty_tracking()), so there are two tables, with and without
+ * it, and a view gets the one that matches its backing's own vm_ops.
  */
-static int tether_view_ops_install(struct tether_section *sec,
-				   struct vm_area_struct *vma)
+static const struct vm_operations_struct tether_view_vm_ops = {
+	.open = tether_view_open,
+	.close = tether_view_close,
+	.may_split = tether_view_may_split,
+	.mremap = tether_view_mremap,
+	.mprotect = tether_view_mprotect,
+	.fault = tether_view_fault,
+	.map_pages = tether_view_map_pages,
+	.pagesize = tether_view_pagesize,
+	.access = tether_view_access,
+};
+
+static const struct vm_operations_struct tether_view_mkwrite_vm_ops = {
+	.open = tether_view_open,
+	.close = tether_view_close,
+	.may_split = tether_view_may_split,
+	.mremap = tether_view_mremap,
+	.mprotect = tether_view_mprotect,
+	.fault = tether_view_fault,
+	.map_pages = tether_view_map_pages,
+	.page_mkwrite = tether_view_page_mkwrite,
+	.pagesize = tether_view_pagesize,
+	.access = tether_view_access,
+};
+
+/*
+ * Check a new vma of @sec mapped through @filp (a section descriptor or a
+ * view file, whose f_mode is the access) and set its flags. Runs with the
+ * caller's mmap_lock held for writing.
+ */
+static int tether_view_check(struct tether_section *sec, struct file *filp,
+			     struct vm_area_struct *vma)
 {
-	const struct vm_operations_struct *orig = vma->vm_ops;
-	struct tether_view_ops *ops;
-
-	/* vm_private_data is ours; a file that needs it is not supported */
-	if (!orig || !orig->fault || vma->vm_private_data ||
-	    (vma->vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO | VM_HUGETLB)))
-		return -ENODEV;
-
-	mutex_lock(&sec->ops_lock);
-	list_for_each_entry(ops, &sec->view_ops, node)
-		if (ops->orig == orig)
-			goto found;
-	ops = kzalloc(sizeof(*ops), GFP_KERNEL_ACCOUNT);
-	if (!ops) {
-		mutex_unlock(&sec->ops_lock);
-		return -ENOMEM;
-	}
-	/* const to every reader; nothing reads it before this returns */
-	tether_ops_fill((void *)&ops->ops, orig);
-	ops->orig = orig;
-	ops->sec = sec;
-	list_add(&ops->node, &sec->view_ops);
-found:
-	mutex_unlock(&sec->ops_lock);
-	vma->vm_ops = &ops->ops;
-	return 0;
-}
-
-/* Runs with the caller's mmap_lock held for writing. */
-static int tether_section_mmap(struct file *filp, struct vm_area_struct *vma)
-{
-	struct tether_section *sec = filp->private_data;
-	struct file *backing = sec->backing;
 	pgoff_t sec_pages = DIV_ROUND_UP(sec->length, PAGE_SIZE);
 	vm_flags_t clear = VM_MAYEXEC;
-	bool writable_held = false;
-	int ret;
 
 	if (vma->vm_pgoff >= sec_pages ||
 	    vma_pages(vma) > sec_pages - vma->vm_pgoff)
@@ -290,13 +341,29 @@ static int tether_section_mmap(struct file *filp, struct vm_area_struct *vma)
 			if (vma->vm_flags & VM_WRITE)
 				return -EACCES;
 			clear |= VM_MAYWRITE;
-		} else if (tether_write_sealed(backing)) {
+		} else if (tether_write_sealed(sec->backing)) {
 			if (vma->vm_flags & VM_WRITE)
 				return -EACCES;
 			clear |= VM_MAYWRITE;
 		}
 	}
 	tether_vm_flags_mod(vma, VM_DONTEXPAND, clear);
+	return 0;
+}
+
+/*
+ * Hand @vma, checked and with one of @sec's view files as its vm_file, to
+ * the backing file's ->mmap(), then put our vm_ops in front of the ones it
+ * chose.
+ */
+static int tether_view_map(struct tether_section *sec,
+			   struct vm_area_struct *vma)
+{
+	struct file *backing = sec->backing;
+	struct file *view = vma->vm_file;
+	const struct vm_operations_struct *orig;
+	bool writable_held = false;
+	int ret;
 
 	if (tether_shared_maywrite(vma)) {
 		/* F_SEAL_WRITE denies writable mappings: EACCES, as above */
@@ -305,36 +372,132 @@ static int tether_section_mmap(struct file *filp, struct vm_area_struct *vma)
 			return ret == -EPERM ? -EACCES : ret;
 		writable_held = true;
 	}
-
-	/* from here on, the vma's file is the backing file */
-	vma_set_file(vma, backing);
 	ret = call_mmap(backing, vma);
 	if (ret)
 		goto err_writable;
 	if (writable_held && !tether_shared_maywrite(vma)) {
 		/*
 		 * The backing's ->mmap() dropped VM_MAYWRITE (a seal added
-		 * since the check above): close will not see a writable view.
+		 * since the check): close will not see a writable view.
 		 */
 		mapping_unmap_writable(backing->f_mapping);
 		writable_held = false;
 	}
-	ret = tether_view_ops_install(sec, vma);
-	if (ret)
+
+	/*
+	 * Only page-cache mappings that stay ours: vm_private_data keeps the
+	 * backing's vm_ops, a file that moves the vma to another file (as
+	 * stacking file systems do) would escape the view file, and DAX,
+	 * PFN and pfn_mkwrite-only mappings are not page cache.
+	 */
+	orig = vma->vm_ops;
+	ret = -ENODEV;
+	if (!orig || !orig->fault || vma->vm_private_data ||
+	    vma->vm_file != view || vma_is_dax(vma) ||
+	    (orig->pfn_mkwrite && !orig->page_mkwrite) ||
+	    (vma->vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO | VM_HUGETLB)))
 		goto err_close;
 
-	vma->vm_private_data = get_file(filp);
+	/* const to every reader: only tether_view_orig() reads it */
+	vma->vm_private_data = (void *)orig;
+	vma->vm_ops = orig->page_mkwrite ? &tether_view_mkwrite_vm_ops :
+					   &tether_view_vm_ops;
 	atomic_inc(&sec->views);
 	return 0;
 
 err_close:
 	/* mmap_region() calls no vm_ops after a failed ->mmap() */
-	if (vma->vm_ops && vma->vm_ops->close)
-		vma->vm_ops->close(vma);
+	if (orig && orig->close)
+		orig->close(vma);
 err_writable:
 	if (writable_held)
 		mapping_unmap_writable(backing->f_mapping);
 	return ret;
+}
+
+/*
+ * A file for the views of one mmap() of a descriptor: the backing's inode
+ * and mapping on a new pseudo dentry of the backing's mount, so rmap,
+ * truncate, writeback and the page cache are the backing's own, with our
+ * f_op, so every later mmap() of a view's file comes back through
+ * tether_view_fops_mmap(). Holds a reference on @sec.
+ */
+static struct file *tether_view_file(struct tether_section *sec, bool write)
+{
+	struct file *backing = sec->backing;
+	struct inode *inode = file_inode(backing);
+	struct file *view;
+
+	ihold(inode);
+	/* the caller's file pins the module; __fput() puts the f_op's owner */
+	__module_get(THIS_MODULE);
+	view = alloc_file_pseudo(inode, backing->f_path.mnt, "tether_view",
+				 write ? O_RDWR : O_RDONLY, &tether_view_fops);
+	if (IS_ERR(view)) {
+		module_put(THIS_MODULE);
+		iput(inode);
+		return view;
+	}
+	/* a view going away is no close of the backing for its watchers */
+	view->f_mode |= FMODE_NONOTIFY;
+	file_ra_state_init(&view->f_ra, view->f_mapping);
+	kref_get(&sec->ref);
+	view->private_data = sec;
+	return view;
+}
+
+/* remap_file_pages() of a view: a new vma, checked like the first one. */
+static int tether_view_fops_mmap(struct file *filp, struct vm_area_struct *vma)
+{
+	struct tether_section *sec = filp->private_data;
+	int ret;
+
+	ret = tether_view_check(sec, filp, vma);
+	if (ret)
+		return ret;
+	return tether_view_map(sec, vma);
+}
+
+/* msync(MS_SYNC) of a view; the range lies within the view's vma. */
+static int tether_view_fops_fsync(struct file *filp, loff_t start, loff_t end,
+				  int datasync)
+{
+	struct tether_section *sec = filp->private_data;
+
+	return vfs_fsync_range(sec->backing, start, end, datasync);
+}
+
+static int tether_view_fops_release(struct inode *inode, struct file *filp)
+{
+	tether_section_put(filp->private_data);
+	return 0;
+}
+
+static const struct file_operations tether_view_fops = {
+	.owner = THIS_MODULE,
+	.release = tether_view_fops_release,
+	.mmap = tether_view_fops_mmap,
+	.fsync = tether_view_fops_fsync,
+	.llseek = noop_llseek,
+};
+
+/* Runs with the caller's mmap_lock held for writing. */
+static int tether_section_mmap(struct file *filp, struct vm_area_struct *vma)
+{
+	struct tether_section *sec = filp->private_data;
+	struct file *view;
+	int ret;
+
+	ret = tether_view_check(sec, filp, vma);
+	if (ret)
+		return ret;
+	view = tether_view_file(sec, filp->f_mode & FMODE_WRITE);
+	if (IS_ERR(view))
+		return PTR_ERR(view);
+	/* the vma holds the view file now; mmap_region() puts it on error */
+	vma_set_file(vma, view);
+	fput(view);
+	return tether_view_map(sec, vma);
 }
 
 /* Pages of the section's range in the backing file's page cache. */
@@ -523,6 +686,37 @@ static bool tether_section_name_taken(const char *name)
 	return taken;
 }
 
+/*
+ * The kinds of file a section may map: shmem (tmpfs, memfd), file systems
+ * on a block device, and the network and FUSE file systems below. Every
+ * other file system is refused, whatever its ->mmap(): procfs, sysfs and
+ * kernfs, debugfs, secretmem (memfd_secret(), whose pages are not in the
+ * direct map), hugetlbfs, ramfs, anon-inode and pseudo file systems. The
+ * view file shares the backing's inode, so it must be on the mount's own
+ * super block.
+ */
+static bool tether_backing_allowed(struct file *file)
+{
+	struct super_block *sb = file_inode(file)->i_sb;
+
+	if (sb != file->f_path.mnt->mnt_sb)
+		return false;
+	if (shmem_file(file) || (sb->s_type->fs_flags & FS_REQUIRES_DEV))
+		return true;
+	switch (sb->s_magic) {
+	case NFS_SUPER_MAGIC:
+	case CIFS_SUPER_MAGIC:
+	case SMB2_SUPER_MAGIC:
+	case V9FS_MAGIC:
+	case CEPH_SUPER_MAGIC:
+	case AFS_FS_MAGIC:
+	case FUSE_SUPER_MAGIC:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Validate a backing file for @cmd and take it; returns it or an error. */
 static struct file *tether_section_backing_file(struct tether_section_create *cmd)
 {
@@ -537,7 +731,7 @@ static struct file *tether_section_backing_file(struct tether_section_create *cm
 	inode = file_inode(file);
 	ret = -ENODEV;
 	if (!S_ISREG(inode->i_mode) || !file->f_op->mmap ||
-	    inode->i_sb->s_magic == HUGETLBFS_MAGIC)
+	    !tether_backing_allowed(file))
 		goto err;
 	ret = -EACCES;
 	if (!(file->f_mode & FMODE_READ))
@@ -631,8 +825,6 @@ int tether_section_create(struct tether_ucmd *ucmd)
 	INIT_HLIST_NODE(&sec->name_node);
 	sec->user_ns = get_user_ns(current_user_ns());
 	sec->owner = current_euid();
-	mutex_init(&sec->ops_lock);
-	INIT_LIST_HEAD(&sec->view_ops);
 
 	if (cmd->name[0]) {
 		mutex_lock(&tether_section_names_lock);

@@ -580,7 +580,9 @@ struct tether_stats {
  * view was allowed at mmap() time: write access to a MAP_SHARED view mapped
  * through a descriptor without TETHER_SECTION_WRITE (or on a write-sealed
  * memfd), or execute access to any view. mremap() cannot grow a view
- * (EFAULT), so a view never reaches beyond its section.
+ * (EFAULT), and remap_file_pages() on a shared view maps through tether
+ * again, with the checks above (EINVAL beyond the section's end), so a
+ * view never reaches beyond its section.
  *
  * Memory appears on first touch (demand paging): mapping a view allocates
  * nothing; a page of an anonymous section is allocated, zeroed, when first
@@ -666,7 +668,10 @@ enum tether_section_backing {
  * - EBADF: @backing_fd is neither -1 nor an open descriptor (O_PATH
  *   descriptors do not count).
  * - ENODEV: @backing_fd is not a regular file, its file system cannot
- *   mmap(), or it is on hugetlbfs.
+ *   mmap(), or it is not one of the kinds a section accepts: shmem (tmpfs,
+ *   memfd), a file system on a block device, NFS, SMB/CIFS, 9p, Ceph, AFS
+ *   or FUSE. memfd_secret(), hugetlbfs, procfs, sysfs and other pseudo or
+ *   stacking file systems are refused.
  * - EACCES: @backing_fd is not open for reading; @max_prot has
  *   TETHER_SECTION_WRITE and @backing_fd is not open for writing or the
  *   file is append-only (a descriptor opened O_APPEND, or opened before
