@@ -2,7 +2,9 @@
 /*
  * tether: the /dev/tether misc device, its per-open context and the ioctl
  * dispatcher.
- *
+ */
+
+/**
  * DOC: Contexts
  *
  * Each open of /dev/tether creates a context bound to the opener's mm. The

@@ -2,7 +2,9 @@
 /*
  * tether: securing ranges of the owner's address space, and the notifier
  * that invalidates them.
- *
+ */
+
+/**
  * DOC: Securing without races
  *
  * TETHER_IOC_SECURE inserts the range's mmu_interval_notifier first, then
@@ -15,7 +17,9 @@
  * TETHER_SECURE_TRIES attempts the call fails with -EAGAIN. Pinning after
  * the notifier is armed closes the window in which an unmap between pin and
  * registration would go unnoticed.
- *
+ */
+
+/**
  * DOC: The notifier
  *
  * tether_invalidate() runs for every change of the mapping under a secured

@@ -2,7 +2,9 @@
 /*
  * tether: requests that probe and lock a user output buffer for write, the
  * worker that completes them, and their ioctls.
- *
+ */
+
+/**
  * DOC: Probe and lock
  *
  * TETHER_IOC_REQUEST_SUBMIT runs in the submitting thread, in its address
@@ -37,7 +39,9 @@
  * stay allocated until the unpin, and is lost with them. Completion unpins
  * with unpin_user_pages_dirty_lock(), marking the pages dirty if anything was
  * written (the _lock variant because they may be file pages).
- *
+ */
+
+/**
  * DOC: Request life
  *
  * An asynchronous request is HELD (TETHER_REQUEST_HOLD) or QUEUED on
@@ -53,7 +57,9 @@
  * frees it. Every state change happens under ctx->lock; whoever moves a
  * request out of HELD/QUEUED/RUNNING is the only one that touches its pages,
  * and only a DONE request is ever freed before the file is closed.
- *
+ */
+
+/**
  * DOC: Closing
  *
  * When the file is closed no ioctl can run any more. tether_requests_close()

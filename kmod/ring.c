@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * tether: the event ring and validity table a context shares with its owner.
- *
+ */
+
+/**
  * DOC: Ring
  *
  * The records live in a vmalloc_user() area mapped read-only into the owner

@@ -2,7 +2,9 @@
 /*
  * tether: sections, memory that processes map as views (ZwCreateSection /
  * ZwOpenSection / ZwMapViewOfSection / ZwUnmapViewOfSection / ZwClose).
- *
+ */
+
+/**
  * DOC: Sections
  *
  * A section owns a backing file: a shmem file from shmem_file_setup() for

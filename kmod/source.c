@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * tether: the data sources a request reads from.
- *
+ */
+
+/**
  * DOC: Sources
  *
  * A request reads from a struct tether_source: a size and a read() that

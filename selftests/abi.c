@@ -275,9 +275,11 @@ TEST(enotty_on_nsfs)
 	size_t i;
 	int fd;
 
+	/* a kernel without CONFIG_USER_NS (debug) still has a mount namespace */
 	fd = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		SKIP(return, "no /proc/self/ns/user: %s", strerror(errno));
+		fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd) TH_LOG("no /proc/self/ns/user nor mnt: %s", strerror(errno));
 	for (i = 0; i < ARRAY_LEN(abi_ioctls); i++) {
 		int ret = tether_ioctl(fd, abi_ioctls[i].cmd, abi_arg(&abi_ioctls[i]));
 
