@@ -551,8 +551,16 @@ int tether_secure(struct tether_ucmd *ucmd)
 		mmu_interval_notifier_remove(&r->notifier);
 		goto err_reserved;
 	}
-	/* into the reserved slot: allocates nothing, cannot fail */
-	xa_store(&ctx->regions, r->handle, r, GFP_KERNEL_ACCOUNT);
+	/*
+	 * Into the reserved slot, which allocates nothing, unless another
+	 * thread released the handle it read from the reply meanwhile (that
+	 * got ENOENT and dropped the reservation): then this may allocate.
+	 */
+	ret = xa_err(xa_store(&ctx->regions, r->handle, r, GFP_KERNEL_ACCOUNT));
+	if (ret) {
+		tether_region_destroy(r);
+		return ret;
+	}
 	atomic64_inc(&ctx->secured);
 	return 0;
 
