@@ -22,8 +22,10 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/nospec.h>
+#include <linux/pagemap.h>
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -183,6 +185,53 @@ int tether_respond(struct tether_ucmd *ucmd, size_t cmd_len)
 {
 	if (copy_to_user(ucmd->ubuffer, ucmd->cmd,
 			 min_t(size_t, ucmd->user_size, cmd_len)))
+		return -EFAULT;
+	return 0;
+}
+
+/**
+ * tether_respond_nofault() - tether_respond() under a spinlock
+ * @ucmd: the call
+ * @cmd_len: the kernel's size of the structure
+ *
+ * Copies without taking page faults, so a call can write its reply and
+ * commit its change under one hold of the lock that guards the change: a
+ * reply that cannot be written changes nothing. On -EFAULT the caller
+ * drops its lock, calls tether_respond_fault_in() and tries again.
+ *
+ * Return: 0, or -EFAULT when the reply's pages are not mapped writable now.
+ */
+int tether_respond_nofault(struct tether_ucmd *ucmd, size_t cmd_len)
+{
+	size_t len = min_t(size_t, ucmd->user_size, cmd_len);
+	unsigned long left;
+
+	if (!access_ok(ucmd->ubuffer, len))
+		return -EFAULT;
+	pagefault_disable();
+	left = __copy_to_user_inatomic(ucmd->ubuffer, ucmd->cmd, len);
+	pagefault_enable();
+	return left ? -EFAULT : 0;
+}
+
+/**
+ * tether_respond_fault_in() - make the reply's pages writable, or fail
+ * @ucmd: the call
+ * @cmd_len: the kernel's size of the structure
+ *
+ * Faults the reply's pages in for write without writing to them, for a
+ * retry of tether_respond_nofault(). May sleep.
+ *
+ * Return: 0, -EFAULT when the reply cannot be written (not mapped,
+ * read-only), or -EINTR on a fatal signal.
+ */
+int tether_respond_fault_in(struct tether_ucmd *ucmd, size_t cmd_len)
+{
+	size_t len = min_t(size_t, ucmd->user_size, cmd_len);
+
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	if (fault_in_safe_writeable(ucmd->ubuffer, len))
 		return -EFAULT;
 	return 0;
 }

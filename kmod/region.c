@@ -34,6 +34,7 @@
 
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
+#include <linux/pagemap.h>
 #include <linux/sched/signal.h>
 #include <linux/backing-dev.h>
 #include <linux/slab.h>
@@ -169,10 +170,39 @@ static const struct mmu_interval_notifier_ops tether_region_ops = {
 };
 
 /**
+ * tether_add_within() - add to a counter unless that exceeds a limit
+ * @counter: the counter
+ * @n: what to add
+ * @limit: the largest value @counter may reach
+ *
+ * Compare first, then add, in one compare-and-exchange: the counter never
+ * shows a value above @limit, and a call that does not fit never makes a
+ * concurrent one that does fit fail (add, compare, subtract would).
+ *
+ * Return: true if @n was added.
+ */
+bool tether_add_within(atomic64_t *counter, u64 n, u64 limit)
+{
+	s64 old = atomic64_read(counter);
+
+	do {
+		if (n > limit || (u64)old > limit - n)
+			return false;
+	} while (!atomic64_try_cmpxchg(counter, &old, old + n));
+	return true;
+}
+
+/**
  * tether_charge() - account for pins before taking them
  * @ctx: the context
  * @npages: pages about to be pinned
  * @memlock: long-term pins: also charge the mm's RLIMIT_MEMLOCK
+ *
+ * Each counter is compared to its limit before anything is added to it
+ * (tether_add_within()), and a call larger than RLIMIT_MEMLOCK by itself
+ * fails before it reserves anything: a call that cannot fit never makes a
+ * concurrent one that fits fail, and GET_STATS never shows more than
+ * max_pinned_pages.
  *
  * Return: 0, or -ENOMEM when the context's max_pinned_pages or (@memlock,
  * without CAP_IPC_LOCK) RLIMIT_MEMLOCK would be exceeded; then nothing is
@@ -182,18 +212,20 @@ int tether_charge(struct tether_ctx *ctx, unsigned long npages, bool memlock)
 {
 	unsigned long lock_limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 
-	if (atomic64_add_return(npages, &ctx->pinned_pages) > ctx->max_pinned_pages)
-		goto err_ctx;
+	/* over RLIMIT_MEMLOCK by itself: fail before reserving anything */
+	if (memlock && npages > lock_limit && !capable(CAP_IPC_LOCK))
+		return -ENOMEM;
+	if (!tether_add_within(&ctx->pinned_pages, npages, ctx->max_pinned_pages))
+		return -ENOMEM;
+	if (!memlock)
+		return 0;
 	/* as ib_umem_get(): pinned_vm is what RLIMIT_MEMLOCK bounds */
-	if (memlock &&
-	    atomic64_add_return(npages, &ctx->mm->pinned_vm) > lock_limit &&
-	    !capable(CAP_IPC_LOCK))
-		goto err_mm;
-	return 0;
-
-err_mm:
-	atomic64_sub(npages, &ctx->mm->pinned_vm);
-err_ctx:
+	if (tether_add_within(&ctx->mm->pinned_vm, npages, lock_limit))
+		return 0;
+	if (capable(CAP_IPC_LOCK)) {
+		atomic64_add(npages, &ctx->mm->pinned_vm);
+		return 0;
+	}
 	atomic64_sub(npages, &ctx->pinned_pages);
 	return -ENOMEM;
 }
@@ -216,50 +248,99 @@ static void tether_unpin(struct tether_region *r)
 }
 
 /*
- * Does @vma need dirty tracking (a shared writable mapping of a file that
- * is notified of writes or written back)? Kernels since 6.5 refuse
- * long-term writable pins of such mappings (writable_file_mapping_allowed()
- * in mm/gup.c); shmem and other files without writeback are fine.
+ * Does @vma need dirty tracking? The rule of vma_needs_dirty_tracking() in
+ * mm/mmap.c since 6.5: a shared writable mapping whose file is notified of
+ * writes (->page_mkwrite or ->pfn_mkwrite), or whose pages are written back
+ * (ext4, xfs, NFS, ...). shmem, memfd and other files without writeback do
+ * not. Since 6.5 GUP refuses long-term writable pins of such mappings
+ * (writable_file_mapping_allowed() in mm/gup.c, with EFAULT); 6.1 takes
+ * them, and writeback can then clean and strip a page that is written
+ * through the pin afterwards.
  */
 static bool tether_vma_needs_dirty_tracking(struct vm_area_struct *vma)
 {
-	if ((vma->vm_flags & (VM_SHARED | VM_WRITE)) != (VM_SHARED | VM_WRITE) ||
-	    !vma->vm_file)
+	if ((vma->vm_flags & (VM_SHARED | VM_WRITE)) != (VM_SHARED | VM_WRITE))
 		return false;
 	if (vma->vm_ops && (vma->vm_ops->page_mkwrite || vma->vm_ops->pfn_mkwrite))
 		return true;
-	return mapping_can_writeback(vma->vm_file->f_mapping);
+	if (vma->vm_flags & VM_PFNMAP)
+		return false;
+	return vma->vm_file && vma->vm_file->f_mapping &&
+	       mapping_can_writeback(vma->vm_file->f_mapping);
 }
 
-#ifdef TETHER_REFUSES_FILE_WRITE_PINS
-static const bool tether_file_write_pins_refused = true;
-#else
-static const bool tether_file_write_pins_refused;
-#endif
+/* -EOPNOTSUPP if a VMA over [start, end) needs dirty tracking, else 0. */
+static int tether_check_dirty_tracking(struct mm_struct *mm, unsigned long start,
+				       unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (tether_vma_needs_dirty_tracking(vma))
+			return -EOPNOTSUPP;
+	}
+	return 0;
+}
 
 /*
- * -EOPNOTSUPP if this kernel refuses to pin @r long-term for writing
- * because part of it is such a mapping (Kbuild detects the kernels that do),
- * so the caller learns why instead of a bare -EFAULT; 0 otherwise.
+ * Is @page, pinned, a page of a file that is written back? The folio lock
+ * keeps truncation, and so the inode's eviction, away while its mapping is
+ * looked at. Anonymous pages (KSM and swap cache included) and shmem are
+ * not.
  */
-static int tether_check_file_pins(struct tether_region *r)
+static bool tether_page_written_back(struct page *page)
 {
-	VMA_ITERATOR(vmi, r->ctx->mm, r->start);
-	struct vm_area_struct *vma;
-	int ret = 0;
+	struct folio *folio = page_folio(page);
+	bool ret = false;
 
-	if (!tether_file_write_pins_refused || !(r->flags & TETHER_SECURE_WRITE))
-		return 0;
-	if (mmap_read_lock_killable(r->ctx->mm))
-		return -EINTR;
-	for_each_vma_range(vmi, vma, r->end) {
-		if (tether_vma_needs_dirty_tracking(vma)) {
-			ret = -EOPNOTSUPP;
-			break;
-		}
-	}
-	mmap_read_unlock(r->ctx->mm);
+	if (folio_test_anon(folio))
+		return false;
+	folio_lock(folio);
+	if (folio->mapping)
+		ret = mapping_can_writeback(folio->mapping);
+	folio_unlock(folio);
 	return ret;
+}
+
+/*
+ * A long-term writable pin (FOLL_LONGTERM | FOLL_WRITE) of a mapping that
+ * needs dirty tracking is refused with -EOPNOTSUPP on every kernel: the
+ * VMAs are checked before GUP (whose own refusal on 6.5+ says -EFAULT), and
+ * the pinned pages after it, so a mapping replaced in between is caught
+ * too. Faults during the pin stay retryable (userfaultfd, the mmap_lock
+ * dropped), which holding the mmap_lock across the pin would forbid.
+ */
+static bool tether_longterm_write(unsigned int gup_flags)
+{
+	return (gup_flags & (FOLL_LONGTERM | FOLL_WRITE)) ==
+	       (FOLL_LONGTERM | FOLL_WRITE);
+}
+
+static int tether_check_vmas_before_pin(unsigned long start, unsigned long end)
+{
+	struct mm_struct *mm = current->mm;
+	int ret;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	ret = tether_check_dirty_tracking(mm, start, end);
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+static int tether_check_pages_after_pin(struct page **pages, unsigned long n)
+{
+	unsigned long i;
+
+	for (i = 0; i < n; i++) {
+		if (tether_page_written_back(pages[i]))
+			return -EOPNOTSUPP;
+		if (!(i % TETHER_PIN_CHUNK))
+			cond_resched();
+	}
+	return 0;
 }
 
 /**
@@ -273,18 +354,27 @@ static int tether_check_file_pins(struct tether_region *r)
  * Stops early, with *@npinned telling what to unpin, on an error or a fatal
  * signal. Used by securing and by requests.
  *
- * Return: 0 when all are pinned, -EINTR on a fatal signal, else the error
- * of pin_user_pages_fast() (-EFAULT when it pinned nothing).
+ * Return: 0 when all are pinned, -EINTR on a fatal signal, -EOPNOTSUPP for
+ * a long-term writable pin (FOLL_LONGTERM | FOLL_WRITE) of a mapping that
+ * needs dirty tracking, else the error of GUP (-EFAULT when it pinned
+ * nothing).
  */
 int tether_pin_pages(unsigned long start, unsigned long npages,
 		     unsigned int gup_flags, struct page **pages,
 		     unsigned long *npinned)
 {
+	int ret;
+
+	if (tether_longterm_write(gup_flags)) {
+		ret = tether_check_vmas_before_pin(start,
+						   start + (npages << PAGE_SHIFT));
+		if (ret)
+			return ret;
+	}
 	while (*npinned < npages) {
 		unsigned long addr = start + (*npinned << PAGE_SHIFT);
 		int chunk = min_t(unsigned long, npages - *npinned,
 				  TETHER_PIN_CHUNK);
-		int ret;
 
 		ret = pin_user_pages_fast(addr, chunk, gup_flags,
 					  pages + *npinned);
@@ -295,6 +385,8 @@ int tether_pin_pages(unsigned long start, unsigned long npages,
 			return -EINTR;
 		cond_resched();
 	}
+	if (tether_longterm_write(gup_flags))
+		return tether_check_pages_after_pin(pages, npages);
 	return 0;
 }
 
@@ -360,11 +452,6 @@ static int tether_region_activate(struct tether_region *r)
 	unsigned long seq;
 	int tries, ret;
 
-	if (r->pages) {
-		ret = tether_check_file_pins(r);
-		if (ret)
-			return ret;
-	}
 	for (tries = 0; tries < TETHER_SECURE_TRIES; tries++) {
 		seq = mmu_interval_read_begin(&r->notifier);
 		if (r->pages)
@@ -376,7 +463,6 @@ static int tether_region_activate(struct tether_region *r)
 
 		spin_lock(&ctx->lock);
 		if (!mmu_interval_read_retry(&r->notifier, seq)) {
-			r->generation = ++ctx->next_gen;
 			r->state = TETHER_REGION_ACTIVE;
 			WRITE_ONCE(ctx->validity[r->slot], r->generation);
 			spin_unlock(&ctx->lock);
@@ -446,43 +532,49 @@ int tether_secure(struct tether_ucmd *ucmd)
 			goto err_uncharge;
 	}
 
-	ret = mmu_interval_notifier_insert(&r->notifier, ctx->mm, start,
-					   end - start, &tether_region_ops);
+	spin_lock(&ctx->lock);
+	r->generation = ++ctx->next_gen;
+	spin_unlock(&ctx->lock);
+	/*
+	 * Reserve the handle, reply, and only then make the range live and
+	 * store it: no event, release or validity word can name a handle
+	 * before the caller holds it, and a reply that cannot be written
+	 * has nothing to undo but the reservation. (On a later failure the
+	 * reply's fields name a range that never existed.)
+	 */
+	ret = xa_reserve(&ctx->regions, r->handle, GFP_KERNEL_ACCOUNT);
 	if (ret)
 		goto err_pages;
-	ret = tether_region_activate(r);
-	if (ret) {
-		mmu_interval_notifier_remove(&r->notifier);
-		goto err_pages;
-	}
-	/*
-	 * Only a failed allocation can make this fail. The range may already
-	 * have been invalidated and reported by then; an event for a handle the
-	 * caller never received is harmless.
-	 */
 	cmd->handle = r->handle;
 	cmd->generation = r->generation;
 	cmd->slot = r->slot;
-	ret = xa_insert(&ctx->regions, cmd->handle, r, GFP_KERNEL_ACCOUNT);
+	ret = tether_respond(ucmd, sizeof(*cmd));
+	if (ret)
+		goto err_reserved;
+	ret = mmu_interval_notifier_insert(&r->notifier, ctx->mm, start,
+					   end - start, &tether_region_ops);
+	if (ret)
+		goto err_reserved;
+	ret = tether_region_activate(r);
 	if (ret) {
-		tether_region_destroy(r);
-		return ret;
+		mmu_interval_notifier_remove(&r->notifier);
+		goto err_reserved;
 	}
 	/*
-	 * From here another thread of the owner may release the handle (they
-	 * are predictable) and free @r: only *cmd is used below.
+	 * Into the reserved slot, which allocates nothing, unless another
+	 * thread released the handle it read from the reply meanwhile (that
+	 * got ENOENT and dropped the reservation): then this may allocate.
 	 */
-	ret = tether_respond(ucmd, sizeof(*cmd));
+	ret = xa_err(xa_store(&ctx->regions, r->handle, r, GFP_KERNEL_ACCOUNT));
 	if (ret) {
-		/* the caller cannot learn the handle: undo, unless already gone */
-		r = xa_erase(&ctx->regions, cmd->handle);
-		if (r)
-			tether_region_destroy(r);
+		tether_region_destroy(r);
 		return ret;
 	}
 	atomic64_inc(&ctx->secured);
 	return 0;
 
+err_reserved:
+	xa_release(&ctx->regions, r->handle);
 err_pages:
 	tether_unpin(r);
 	kvfree(r->pages);

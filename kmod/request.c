@@ -28,7 +28,8 @@
  * userspace likes, which is a long-term pin in that document's sense (case
  * 2, like RDMA). Held requests therefore pin with FOLL_LONGTERM, so the pages
  * are moved out of movable zones first and file mappings that need dirty
- * tracking are refused, and are charged to RLIMIT_MEMLOCK like ibv_reg_mr().
+ * tracking are refused (EOPNOTSUPP on every kernel, see tether_pin_pages()),
+ * and are charged to RLIMIT_MEMLOCK like ibv_reg_mr().
  * Every request pin counts towards the context's max_pinned_pages and its
  * own max_req_pages.
  *
@@ -167,14 +168,19 @@ static int tether_request_charge(struct tether_request *req)
 	struct tether_ctx *ctx = req->ctx;
 	int ret;
 
-	if (atomic64_add_return(req->npages, &ctx->req_pages) > ctx->max_req_pages) {
-		atomic64_sub(req->npages, &ctx->req_pages);
+	/*
+	 * Check before adding (tether_add_within()): a buffer that cannot
+	 * fit fails without reserving anything that would make a concurrent
+	 * request that fits fail.
+	 */
+	if (req->npages > ctx->max_req_pages)
 		return -ENOMEM;
-	}
 	ret = tether_charge(ctx, req->npages, req->longterm);
-	if (ret) {
-		atomic64_sub(req->npages, &ctx->req_pages);
+	if (ret)
 		return ret;
+	if (!tether_add_within(&ctx->req_pages, req->npages, ctx->max_req_pages)) {
+		tether_uncharge(ctx, req->npages, req->longterm);
+		return -ENOMEM;
 	}
 	req->charged = true;
 	return 0;
@@ -195,8 +201,11 @@ static int tether_request_lock(struct tether_request *req)
 			       req->pages, &req->npinned);
 	if (!ret)
 		return 0;
-	/* a hole, no write access, PFN/I/O map, poison: EFAULT */
-	if (ret != -ENOMEM && ret != -EINTR)
+	/*
+	 * a hole, no write access, PFN/I/O map, poison: EFAULT; a held
+	 * request's file mapping that needs dirty tracking: EOPNOTSUPP
+	 */
+	if (ret != -ENOMEM && ret != -EINTR && ret != -EOPNOTSUPP)
 		ret = -EFAULT;
 	tether_request_unpin(req);
 	return ret;
@@ -394,12 +403,17 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 	cmd->id = req->id;
 
 	if (!async) {
+		/*
+		 * The reply (the id) first: when it cannot be written the call
+		 * fails with nothing written and nothing counted.
+		 */
+		ret = tether_respond(ucmd, sizeof(*cmd));
+		if (ret)
+			goto err_free;
 		atomic64_inc(&ctx->req_submitted);
 		ret = tether_request_fill(req, true);
 		tether_request_release_pages(req);
 		tether_request_count(ctx, ret);
-		if (!ret)
-			ret = tether_respond(ucmd, sizeof(*cmd));
 		tether_request_free(req);
 		return ret;
 	}
@@ -552,6 +566,7 @@ int tether_request_wait(struct tether_ucmd *ucmd)
 	struct tether_ctx *ctx = ucmd->ctx;
 	struct tether_request *req;
 	long timeout, left;
+	int ret;
 
 	if (cmd->flags)
 		return -EINVAL;
@@ -569,22 +584,34 @@ int tether_request_wait(struct tether_ucmd *ucmd)
 		if (left < 0)
 			return -EINTR;
 	}
-	spin_lock(&ctx->lock);
-	req = tether_request_find(ctx, cmd->id);
-	if (IS_ERR(req)) {
-		/* another thread collected it meanwhile */
+	for (;;) {
+		spin_lock(&ctx->lock);
+		req = tether_request_find(ctx, cmd->id);
+		if (IS_ERR(req)) {
+			/* another thread collected it meanwhile */
+			spin_unlock(&ctx->lock);
+			return PTR_ERR(req);
+		}
+		if (req->state != TETHER_REQ_DONE) {
+			spin_unlock(&ctx->lock);
+			return -ETIMEDOUT;
+		}
+		/*
+		 * The status reaches userspace before the request is taken
+		 * out: a reply that cannot be written leaves it for a retry.
+		 */
+		cmd->status = req->status;
+		if (!tether_respond_nofault(ucmd, sizeof(*cmd)))
+			break;
 		spin_unlock(&ctx->lock);
-		return PTR_ERR(req);
-	}
-	if (req->state != TETHER_REQ_DONE) {
-		spin_unlock(&ctx->lock);
-		return -ETIMEDOUT;
+		ret = tether_respond_fault_in(ucmd, sizeof(*cmd));
+		if (ret)
+			return ret;
 	}
 	xa_erase(&ctx->requests, cmd->id);
 	spin_unlock(&ctx->lock);
-	cmd->status = req->status;
 	tether_request_free(req);
-	return tether_respond(ucmd, sizeof(*cmd));
+	return 0;
 }
 
 void tether_requests_init(struct tether_ctx *ctx, u32 max_requests,

@@ -16,12 +16,14 @@
  *
  * One slot is kept for the overflow marker: an event that finds a single free
  * slot writes a TETHER_EVENT_OVERFLOW record there and stops the ring until
- * TETHER_IOC_REARM (or read() returning the marker), so the consumer always
- * learns, in order, that events were dropped.
+ * TETHER_IOC_REARM (or read() returning the marker, with the count of
+ * events dropped in its __reserved2), so the consumer always learns, in
+ * order, that events were dropped, and how many.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/mm.h>
+#include <linux/pagemap.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
@@ -182,40 +184,47 @@ drop:
 /*
  * Restart the ring after an overflow, once every record (the marker too) is
  * consumed: rearming a full ring would leave no slot for the next marker.
- * Returns the events dropped meanwhile, or -EBUSY.
+ * With @ucmd (TETHER_IOC_REARM) the reply is written under ctx->lock before
+ * anything changes, so a reply that cannot be written leaves the overflow
+ * and its count for a retry. Returns 0, -EBUSY, -EFAULT or -EINTR.
  */
-static s64 tether_ring_rearm(struct tether_ctx *ctx, u64 *next_seq)
+static int tether_ring_rearm(struct tether_ctx *ctx, struct tether_ucmd *ucmd,
+			     struct tether_rearm *cmd)
 {
-	u64 dropped, cons;
+	u64 cons;
+	int ret;
 
-	spin_lock(&ctx->lock);
-	/* pairs with the owner's release store after it read the records */
-	cons = smp_load_acquire(&ctx->consumer->consumer);
-	if (ctx->overflowed && cons != ctx->prod) {
+	for (;;) {
+		spin_lock(&ctx->lock);
+		/* pairs with the owner's release store after it read the records */
+		cons = smp_load_acquire(&ctx->consumer->consumer);
+		if (ctx->overflowed && cons != ctx->prod) {
+			spin_unlock(&ctx->lock);
+			return -EBUSY;
+		}
+		cmd->dropped = ctx->dropped_since_overflow;
+		cmd->next_seq = ctx->seq + 1;
+		if (!ucmd || !tether_respond_nofault(ucmd, sizeof(*cmd)))
+			break;
 		spin_unlock(&ctx->lock);
-		return -EBUSY;
+		ret = tether_respond_fault_in(ucmd, sizeof(*cmd));
+		if (ret)
+			return ret;
 	}
-	dropped = ctx->dropped_since_overflow;
 	ctx->dropped_since_overflow = 0;
 	ctx->overflowed = false;
 	WRITE_ONCE(ctx->hdr->overflowed, 0);
-	*next_seq = ctx->seq + 1;
 	spin_unlock(&ctx->lock);
-	return dropped;
+	return 0;
 }
 
 int tether_rearm(struct tether_ucmd *ucmd)
 {
 	struct tether_rearm *cmd = ucmd->cmd;
-	s64 dropped;
 
 	if (cmd->flags)
 		return -EINVAL;
-	dropped = tether_ring_rearm(ucmd->ctx, &cmd->next_seq);
-	if (dropped < 0)
-		return dropped;
-	cmd->dropped = dropped;
-	return tether_respond(ucmd, sizeof(*cmd));
+	return tether_ring_rearm(ucmd->ctx, ucmd, cmd);
 }
 
 static bool tether_ring_empty(struct tether_ctx *ctx)
@@ -226,12 +235,53 @@ static bool tether_ring_empty(struct tether_ctx *ctx)
 	return cons == smp_load_acquire(&ctx->hdr->producer);
 }
 
+/*
+ * read() reaching the overflow marker at @cons: copy it to @ubuf with the
+ * events dropped since the overflow in its __reserved2, consume it and
+ * rearm, all under one hold of ctx->lock (the copy takes no page fault), so
+ * the count read is exactly the count rearming discards. Returns 0, -EFAULT
+ * (nothing consumed, nothing rearmed) or -EINTR.
+ */
+static int tether_ring_read_marker(struct tether_ctx *ctx, char __user *ubuf,
+				   u64 cons)
+{
+	struct tether_event marker;
+	unsigned long left;
+
+	if (!access_ok(ubuf, sizeof(marker)))
+		return -EFAULT;
+	for (;;) {
+		spin_lock(&ctx->lock);
+		marker = ctx->events[cons & (ctx->ring_entries - 1)];
+		marker.__reserved2 = ctx->dropped_since_overflow;
+		pagefault_disable();
+		left = __copy_to_user_inatomic(ubuf, &marker, sizeof(marker));
+		pagefault_enable();
+		if (!left)
+			break;
+		spin_unlock(&ctx->lock);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (fault_in_safe_writeable(ubuf, sizeof(marker)))
+			return -EFAULT;
+	}
+	/* pairs with the acquire load in tether_ring_used() */
+	smp_store_release(&ctx->consumer->consumer, cons + 1);
+	/* nothing is posted while overflowed: the marker is the last record */
+	if (ctx->overflowed && cons + 1 == ctx->prod) {
+		ctx->dropped_since_overflow = 0;
+		ctx->overflowed = false;
+		WRITE_ONCE(ctx->hdr->overflowed, 0);
+	}
+	spin_unlock(&ctx->lock);
+	return 0;
+}
+
 ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
 			 bool nonblock)
 {
 	const size_t esz = sizeof(struct tether_event);
 	u32 mask = ctx->ring_entries - 1;
-	bool rearm = false;
 	size_t copied = 0;
 	u64 prod, cons;
 	int ret;
@@ -261,12 +311,20 @@ ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
 	while (cons != prod && copied + esz <= len) {
 		const struct tether_event *ev = &ctx->events[cons & mask];
 
+		if (ev->type == TETHER_EVENT_OVERFLOW) {
+			/* publish what was copied, then the marker and the rearm */
+			smp_store_release(&ctx->consumer->consumer, cons);
+			ret = tether_ring_read_marker(ctx, buf + copied, cons);
+			if (ret)
+				break;
+			copied += esz;
+			cons++;
+			break;
+		}
 		if (copy_to_user(buf + copied, ev, esz)) {
 			ret = -EFAULT;
 			break;
 		}
-		if (ev->type == TETHER_EVENT_OVERFLOW)
-			rearm = true;
 		copied += esz;
 		cons++;
 	}
@@ -274,11 +332,6 @@ ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
 	smp_store_release(&ctx->consumer->consumer, cons);
 out:
 	mutex_unlock(&ctx->read_mutex);
-	if (rearm) {
-		u64 next_seq;
-
-		tether_ring_rearm(ctx, &next_seq);
-	}
 	return copied ? copied : ret;
 }
 
@@ -288,6 +341,35 @@ __poll_t tether_ring_poll(struct tether_ctx *ctx, struct file *filp,
 	poll_wait(filp, &ctx->wq, wait);
 	return tether_ring_empty(ctx) ? 0 : EPOLLIN | EPOLLRDNORM;
 }
+
+/*
+ * A page of a ring mapping whose page table entry is gone (MADV_DONTNEED,
+ * MADV_PAGEOUT): map the same page again, so the ring reads and writes as
+ * before; without ->fault a shared mapping would raise SIGBUS. vm_pgoff is
+ * the mmap() offset (TETHER_CONSUMER_OFFSET or TETHER_SHARED_OFFSET), and
+ * the mapping holds the file, so the context and its pages outlive it.
+ */
+static vm_fault_t tether_ring_fault(struct vm_fault *vmf)
+{
+	struct tether_ctx *ctx = vmf->vma->vm_file->private_data;
+	pgoff_t pgoff = vmf->pgoff;
+	struct page *page;
+
+	if (pgoff == TETHER_CONSUMER_OFFSET >> PAGE_SHIFT)
+		page = ctx->consumer_pages[0];
+	else if (pgoff - (TETHER_SHARED_OFFSET >> PAGE_SHIFT) <
+		 ctx->shared_size >> PAGE_SHIFT)
+		page = ctx->shared_pages[pgoff - (TETHER_SHARED_OFFSET >> PAGE_SHIFT)];
+	else
+		return VM_FAULT_SIGBUS;
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct tether_ring_vm_ops = {
+	.fault = tether_ring_fault,
+};
 
 int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma)
 {
@@ -302,6 +384,7 @@ int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma)
 	 * undoes this with MADV_DOFORK), never executable.
 	 */
 	tether_vm_flags_mod(vma, VM_DONTCOPY, VM_MAYEXEC);
+	vma->vm_ops = &tether_ring_vm_ops;
 	if (pgoff == TETHER_CONSUMER_OFFSET >> PAGE_SHIFT) {
 		if (size != PAGE_SIZE)
 			return -EINVAL;

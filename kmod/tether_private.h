@@ -195,8 +195,11 @@ struct tether_ucmd {
 #define TETHER_SHARED_OFFSET PAGE_SIZE
 
 int tether_respond(struct tether_ucmd *ucmd, size_t cmd_len);
+int tether_respond_nofault(struct tether_ucmd *ucmd, size_t cmd_len);
+int tether_respond_fault_in(struct tether_ucmd *ucmd, size_t cmd_len);
 
 /* region.c */
+bool tether_add_within(atomic64_t *counter, u64 n, u64 limit);
 int tether_charge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
 void tether_uncharge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
 int tether_secure(struct tether_ucmd *ucmd);

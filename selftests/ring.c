@@ -281,10 +281,15 @@ TEST_F_TIMEOUT(ring, overflow_and_recovery, 300)
 	free(s);
 }
 
-/* read() that returns the overflow marker rearms by itself. */
+/*
+ * read() that returns the overflow marker rearms by itself, and reports in
+ * the marker's __reserved2 how many events were dropped (before, rearming
+ * discarded that count).
+ */
 TEST_F_TIMEOUT(ring, overflow_read_rearms, 300)
 {
 	uint32_t cap = self->t.info.ring_entries, i, got = 0, marker = 0;
+	uint64_t dropped = 0;
 	struct tether_event ev[64];
 	struct tether_secure s;
 	ssize_t r;
@@ -295,12 +300,16 @@ TEST_F_TIMEOUT(ring, overflow_read_rearms, 300)
 	ASSERT_EQ(0, fcntl(self->t.fd, F_SETFL, O_NONBLOCK));
 	while ((r = read(self->t.fd, ev, sizeof(ev))) > 0) {
 		for (k = 0; k < r / (ssize_t)sizeof(ev[0]); k++, got++)
-			if (ev[k].type == TETHER_EVENT_OVERFLOW)
+			if (ev[k].type == TETHER_EVENT_OVERFLOW) {
 				marker++;
+				dropped = ev[k].__reserved2;
+			}
 	}
 	ASSERT_EQ(EAGAIN, errno);
 	ASSERT_EQ(cap, got);
 	ASSERT_EQ(1, marker);
+	/* the marker says how many were dropped: its own event and 10 more */
+	ASSERT_EQ(11, dropped);
 	ASSERT_EQ(0, self->t.hdr->overflowed);
 	ASSERT_EQ(0, one_event(&self->t, &s, 99));
 	ASSERT_EQ(sizeof(ev[0]), read(self->t.fd, ev, sizeof(ev)));
@@ -329,6 +338,71 @@ TEST_F(ring, insane_consumer_position)
 	ASSERT_EQ(0, one_event(&self->t, &s, 3));
 	ASSERT_EQ(1, tnext(&self->t, &ev));
 	ASSERT_EQ(3, ev.cookie);
+}
+
+/*
+ * A REARM whose reply cannot be written (read-only memory) fails with
+ * EFAULT and leaves the ring stopped with its dropped count: the retry gets
+ * it. Before, the overflow state was reset first and the count was lost.
+ */
+TEST_F(ring, rearm_unwritable_reply_keeps_overflow)
+{
+	struct tether_rearm *rearm;
+	struct tether_event ev;
+	struct tether_secure s;
+
+	rearm = map_anon(self->ps);
+	ASSERT_NE(MAP_FAILED, rearm);
+	/* a position the ring can never have: the next events are dropped */
+	self->t.cons->consumer = 1ULL << 60;
+	ASSERT_EQ(0, one_event(&self->t, &s, 1));
+	ASSERT_EQ(0, one_event(&self->t, &s, 2));
+	ASSERT_EQ(1, self->t.hdr->overflowed);
+	self->t.cons->consumer = self->t.hdr->producer;
+	*rearm = (struct tether_rearm) { .size = sizeof(*rearm), .dropped = 77 };
+	ASSERT_EQ(0, mprotect(rearm, self->ps, PROT_READ));
+	ASSERT_IOCTL_ERR(EFAULT, self->t.fd, TETHER_IOC_REARM, rearm);
+	ASSERT_EQ(1, self->t.hdr->overflowed);
+	ASSERT_EQ(0, mprotect(rearm, self->ps, PROT_READ | PROT_WRITE));
+	ASSERT_IOCTL_OK(self->t.fd, TETHER_IOC_REARM, rearm);
+	ASSERT_EQ(2, rearm->dropped);
+	ASSERT_EQ(1, rearm->next_seq);
+	ASSERT_EQ(0, self->t.hdr->overflowed);
+	ASSERT_EQ(0, one_event(&self->t, &s, 3));
+	ASSERT_EQ(1, tnext(&self->t, &ev));
+	ASSERT_EQ(3, ev.cookie);
+	munmap(rearm, self->ps);
+}
+
+/*
+ * MADV_DONTNEED on the ring's mappings only drops their page table entries:
+ * the next touch maps the same pages again (->fault), so the header, the
+ * records and the consumer position read and write as before. Before, a
+ * touch raised SIGBUS (a shared mapping without vm_ops).
+ */
+TEST_F(ring, dontneed_then_touch)
+{
+	struct tether_event ev;
+	struct tether_secure s;
+	uint64_t prod;
+
+	ASSERT_EQ(0, one_event(&self->t, &s, 1));
+	ASSERT_EQ(0, madvise(self->t.shared, self->t.info.shared_size, MADV_DONTNEED));
+	ASSERT_EQ(0, madvise(self->t.cons, self->ps, MADV_DONTNEED));
+	prod = self->t.hdr->producer;
+	ASSERT_EQ(1, prod);
+	ASSERT_EQ(0, self->t.cons->consumer);
+	ASSERT_EQ(1, tnext(&self->t, &ev));
+	ASSERT_EQ(1, ev.cookie);
+	ASSERT_EQ(1, self->t.cons->consumer);
+	/* the kernel sees the position written through the new mapping */
+	ASSERT_EQ(0, madvise(self->t.cons, self->ps, MADV_DONTNEED));
+	ASSERT_EQ(1, self->t.cons->consumer);
+	ASSERT_EQ(0, one_event(&self->t, &s, 2));
+	ASSERT_EQ(sizeof(ev), read(self->t.fd, &ev, sizeof(ev)));
+	ASSERT_EQ(2, ev.cookie);
+	ASSERT_EQ(2, self->t.cons->consumer);
+	ASSERT_EQ(2, self->t.hdr->producer);
 }
 
 /*

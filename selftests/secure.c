@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -920,6 +921,82 @@ TEST(oom_reaper_reported)
 	ASSERT_LT(0, reaped) TH_LOG("the exit won all %d races with process_mrelease()",
 				    exited);
 	ASSERT_EQ(held, pins_held());
+}
+
+/*
+ * A SECURE whose reply cannot be written (read-only memory) fails with
+ * EFAULT, and its handle never exists: another thread that keeps releasing
+ * the handles next in line never releases one of those (handles are
+ * predictable), and nothing is left pinned or counted. Before, the range
+ * was stored, and could be released, before its reply failed.
+ */
+struct unseen_race {
+	struct tctx *t;
+	char *page;
+	atomic_int stop;
+	atomic_long bad, guesses, errors;
+};
+
+static void *unseen_releaser(void *arg)
+{
+	struct unseen_race *u = arg;
+	struct tether_secure s;
+	uint64_t h;
+
+	while (!atomic_load(&u->stop)) {
+		if (tsecure(u->t, u->page + page_size(), page_size(), 0, 0, &s) ||
+		    trelease(u->t, s.handle)) {
+			atomic_fetch_add(&u->errors, 1);
+			continue;
+		}
+		for (h = s.handle + 1; h <= s.handle + 8; h++) {
+			atomic_fetch_add(&u->guesses, 1);
+			if (!trelease(u->t, h))
+				atomic_fetch_add(&u->bad, 1);
+		}
+	}
+	return NULL;
+}
+
+TEST_F(sec, unwritable_reply_never_publishes_the_handle)
+{
+	struct unseen_race u = { .t = &self->t };
+	struct tether_stats st0, st;
+	struct tether_secure *ro;
+	struct timespec t0, t1;
+	long attempts = 0;
+	pthread_t th;
+
+	u.page = map_anon(2 * page_size());
+	ASSERT_NE(MAP_FAILED, u.page);
+	ro = map_anon(page_size());
+	ASSERT_NE(MAP_FAILED, ro);
+	*ro = (struct tether_secure) { .size = sizeof(*ro), .addr = (uintptr_t)u.page,
+				       .length = page_size(),
+				       .flags = TETHER_SECURE_PIN | TETHER_SECURE_WRITE };
+	ASSERT_EQ(0, mprotect(ro, page_size(), PROT_READ));
+	ASSERT_EQ(0, tstats(&self->t, &st0));
+	ASSERT_EQ(0, pthread_create(&th, NULL, unseen_releaser, &u));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		ASSERT_EQ(-EFAULT, tether_ioctl(self->t.fd, TETHER_IOC_SECURE, ro));
+		attempts++;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (t1.tv_sec - t0.tv_sec < 2);
+	atomic_store(&u.stop, 1);
+	pthread_join(th, NULL);
+	TH_LOG("%ld failed secures, %ld guessed releases", attempts,
+	       atomic_load(&u.guesses));
+	ASSERT_EQ(0, atomic_load(&u.errors));
+	ASSERT_EQ(0, atomic_load(&u.bad));
+	ASSERT_LT(0, atomic_load(&u.guesses));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.regions);
+	ASSERT_EQ(0, st.pinned_pages);
+	ASSERT_EQ(st0.released, st.released - (st.secured - st0.secured));
+	ASSERT_NO_EVENT(&self->t);
+	munmap(ro, page_size());
+	munmap(u.page, 2 * page_size());
 }
 
 /*

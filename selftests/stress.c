@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -375,6 +376,221 @@ TEST(secure_pins_again_after_a_change_while_pinning)
 TEST(secure_eagain_when_the_range_never_holds_still)
 {
 	secure_under_uffd(_metadata, true);
+}
+
+/*
+ * Limits are checked before they are charged: while threads keep making
+ * calls that exceed a limit by themselves (a request above max_request_mb,
+ * a PIN secure above max_pinned_mb or RLIMIT_MEMLOCK), other threads' small
+ * calls that fit never fail, and GET_STATS and VmPin never show more than
+ * the limits. Adding, comparing and subtracting (the old charge) failed the
+ * small calls and showed the oversized totals.
+ */
+#define RACE_MAX_PINNED_MB 64
+#define RACE_MAX_REQUEST_MB 16
+#define RACE_SMALL_THREADS 2
+
+struct charge_race {
+	struct tctx t;
+	char *small;
+	char *big;
+	size_t big_req_len, big_pin_len;
+	uint64_t max_pinned_pages, max_req_pages;
+	/* RLIMIT_MEMLOCK in kB to check VmPin against, or 0 */
+	long memlock_kb;
+	atomic_int stop;
+	atomic_long small_ok, spurious, big_refused, unexpected, over_limit;
+};
+
+static void *race_big(void *arg)
+{
+	struct charge_race *r = arg;
+	struct tether_request_submit q;
+	struct tether_secure s;
+
+	while (!atomic_load(&r->stop)) {
+		q = (struct tether_request_submit) {
+			.size = sizeof(q), .source = TETHER_SOURCE_PATTERN,
+			.addr = (uintptr_t)r->big, .length = r->big_req_len,
+		};
+		if (tether_ioctl(r->t.fd, TETHER_IOC_REQUEST_SUBMIT, &q) == -ENOMEM)
+			atomic_fetch_add(&r->big_refused, 1);
+		else
+			atomic_fetch_add(&r->unexpected, 1);
+		if (tsecure(&r->t, r->big, r->big_pin_len, TETHER_SECURE_PIN, 0, &s) == -ENOMEM)
+			atomic_fetch_add(&r->big_refused, 1);
+		else
+			atomic_fetch_add(&r->unexpected, 1);
+	}
+	return NULL;
+}
+
+static void race_result(struct charge_race *r, int ret)
+{
+	if (!ret)
+		atomic_fetch_add(&r->small_ok, 1);
+	else if (ret == -ENOMEM)
+		atomic_fetch_add(&r->spurious, 1);
+	else
+		atomic_fetch_add(&r->unexpected, 1);
+}
+
+static void *race_small(void *arg)
+{
+	struct charge_race *r = ((void **)arg)[0];
+	char *page = ((void **)arg)[1];
+	struct tether_request_submit q;
+	struct tether_secure s;
+	int ret;
+
+	while (!atomic_load(&r->stop)) {
+		q = (struct tether_request_submit) {
+			.size = sizeof(q), .source = TETHER_SOURCE_PATTERN,
+			.addr = (uintptr_t)page, .length = 64,
+		};
+		race_result(r, tether_ioctl(r->t.fd, TETHER_IOC_REQUEST_SUBMIT, &q));
+		ret = tsecure(&r->t, page, page_size(), TETHER_SECURE_PIN, 0, &s);
+		race_result(r, ret);
+		if (!ret && trelease(&r->t, s.handle))
+			atomic_fetch_add(&r->unexpected, 1);
+	}
+	return NULL;
+}
+
+static void *race_stats(void *arg)
+{
+	struct charge_race *r = arg;
+	struct tether_stats st;
+
+	while (!atomic_load(&r->stop)) {
+		if (tstats(&r->t, &st)) {
+			atomic_fetch_add(&r->unexpected, 1);
+			continue;
+		}
+		if (st.pinned_pages > r->max_pinned_pages ||
+		    st.request_pages > r->max_req_pages)
+			atomic_fetch_add(&r->over_limit, 1);
+		if (r->memlock_kb && proc_status_kb("VmPin") > r->memlock_kb)
+			atomic_fetch_add(&r->over_limit, 1);
+	}
+	return NULL;
+}
+
+/* Run the race for a few seconds on an open context; 0 or a failed step. */
+static int charge_race_run(struct charge_race *r)
+{
+	pthread_t big, small[RACE_SMALL_THREADS], stats;
+	void *args[RACE_SMALL_THREADS][2];
+	size_t ps = page_size();
+	int i;
+
+	r->max_pinned_pages = r->t.info.max_pinned_bytes / ps;
+	r->max_req_pages = (uint64_t)RACE_MAX_REQUEST_MB << 20 >> __builtin_ctzl(ps);
+	r->small = map_anon(RACE_SMALL_THREADS * ps);
+	/* never touched: the oversized calls fail before they pin */
+	r->big = mmap(NULL, r->big_pin_len > r->big_req_len ? r->big_pin_len : r->big_req_len,
+		      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r->small == MAP_FAILED || r->big == MAP_FAILED)
+		return 1;
+	if (pthread_create(&big, NULL, race_big, r) ||
+	    pthread_create(&stats, NULL, race_stats, r))
+		return 2;
+	for (i = 0; i < RACE_SMALL_THREADS; i++) {
+		args[i][0] = r;
+		args[i][1] = r->small + i * ps;
+		if (pthread_create(&small[i], NULL, race_small, args[i]))
+			return 3;
+	}
+	sleep(tether_count(3, 1) * timeout_scale());
+	atomic_store(&r->stop, 1);
+	pthread_join(big, NULL);
+	pthread_join(stats, NULL);
+	for (i = 0; i < RACE_SMALL_THREADS; i++)
+		pthread_join(small[i], NULL);
+	fprintf(stderr, "# small calls %ld, spurious ENOMEM %ld, oversized refused %ld, over the limit in stats %ld, unexpected %ld\n",
+		atomic_load(&r->small_ok), atomic_load(&r->spurious),
+		atomic_load(&r->big_refused), atomic_load(&r->over_limit),
+		atomic_load(&r->unexpected));
+	if (atomic_load(&r->unexpected))
+		return 4;
+	if (!atomic_load(&r->small_ok) || !atomic_load(&r->big_refused))
+		return 5;
+	if (atomic_load(&r->spurious))
+		return 6;
+	if (atomic_load(&r->over_limit))
+		return 7;
+	return 0;
+}
+
+/* Open a context with the race's limits (module parameters, then restored). */
+static int charge_race_open(struct tctx *t)
+{
+	char pinned[32], request[32], val[16];
+	int ret;
+
+	ret = tether_param_get("max_pinned_mb", pinned, sizeof(pinned));
+	if (!ret)
+		ret = tether_param_get("max_request_mb", request, sizeof(request));
+	if (ret)
+		return ret;
+	snprintf(val, sizeof(val), "%d", RACE_MAX_PINNED_MB);
+	ret = tether_param_set("max_pinned_mb", val);
+	snprintf(val, sizeof(val), "%d", RACE_MAX_REQUEST_MB);
+	if (!ret)
+		ret = tether_param_set("max_request_mb", val);
+	if (!ret)
+		ret = tctx_open(t);
+	tether_param_set("max_pinned_mb", pinned);
+	tether_param_set("max_request_mb", request);
+	return ret;
+}
+
+/* As root: the context's own limits (CAP_IPC_LOCK lifts RLIMIT_MEMLOCK). */
+TEST(charge_checks_before_adding)
+{
+	struct charge_race *r = calloc(1, sizeof(*r));
+
+	ASSERT_NE(NULL, r);
+	if (geteuid() != 0)
+		SKIP(free(r); return, "needs root to set the limits");
+	ASSERT_EQ(0, charge_race_open(&r->t));
+	r->big_req_len = ((size_t)RACE_MAX_REQUEST_MB << 20) + page_size();
+	r->big_pin_len = ((size_t)RACE_MAX_PINNED_MB << 20) + page_size();
+	ASSERT_EQ(0, charge_race_run(r));
+	tctx_close(&r->t);
+	free(r);
+}
+
+/*
+ * As nobody with a 1 MiB RLIMIT_MEMLOCK (opened as root, then setuid in a
+ * forked child): the oversized secure exceeds RLIMIT_MEMLOCK only, and
+ * VmPin must stay within it too.
+ */
+TEST(charge_checks_before_adding_unprivileged)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP(return, "needs root to set the limits and become nobody");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct rlimit rl = { 1 << 20, 1 << 20 };
+		struct charge_race *r = calloc(1, sizeof(*r));
+
+		if (!r || charge_race_open(&r->t))
+			_exit(20);
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgid(65534) || setuid(65534))
+			_exit(21);
+		r->memlock_kb = 1024;
+		r->big_req_len = ((size_t)RACE_MAX_REQUEST_MB << 20) + page_size();
+		r->big_pin_len = (2 << 20) + page_size();
+		_exit(charge_race_run(r));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child step %d failed", WEXITSTATUS(status));
 }
 
 TEST_HARNESS_MAIN

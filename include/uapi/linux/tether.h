@@ -221,16 +221,23 @@ enum tether_secure_flags {
  * @slot: (out) index of the range's word in the validity table
  * @__reserved: must be 0
  *
+ * The reply is written before the range is pinned and published: no event,
+ * release or validity word names @handle before the caller holds it. When
+ * the call fails after that, the reply's fields name a range that never
+ * existed (its handle gets ENOENT).
+ *
  * Errors:
  *
  * - EINVAL: @length is 0, @addr + @length wraps around, unknown @flags,
  *   @__reserved not 0.
  * - EFAULT: part of the range is not mapped, is mapped without read access
  *   or (with TETHER_SECURE_WRITE) without write access, is an I/O or PFN
- *   mapping, or lies outside the user address space.
+ *   mapping, or lies outside the user address space; or the reply cannot
+ *   be written (nothing was secured).
  * - EOPNOTSUPP: TETHER_SECURE_PIN | TETHER_SECURE_WRITE on a MAP_SHARED
- *   mapping of a file that needs dirty tracking (ext4, xfs, ...): kernels
- *   since 6.5 refuse long-term writable pins there; shmem/memfd is fine.
+ *   mapping of a file that needs dirty tracking (ext4, xfs, ...), on every
+ *   kernel: the rule of 6.5's vma_needs_dirty_tracking(), checked by tether
+ *   before GUP; shmem/memfd is fine.
  * - ENOSPC: the context already holds max_regions ranges.
  * - ENOMEM: pinning would exceed RLIMIT_MEMLOCK (without CAP_IPC_LOCK) or
  *   the context's max_pinned_bytes, or memory ran out.
@@ -379,7 +386,10 @@ enum tether_reason {
  * @status: the request's completion status, 0 or a negative errno
  *	(TETHER_EVENT_REQUEST), else 0
  * @__reserved1: 0
- * @__reserved2: 0
+ * @__reserved2: 0, except in a TETHER_EVENT_OVERFLOW record returned by
+ *	read(): the events dropped since the overflow (the marker's own event
+ *	included), which that read() discards by rearming, as
+ *	TETHER_IOC_REARM's @dropped would have reported
  */
 struct tether_event {
 	__u32 type;
@@ -469,7 +479,9 @@ struct tether_ring_consumer {
  * @dropped: (out) events dropped since the overflow
  * @next_seq: (out) the sequence number the next event will carry
  *
- * Harmless when the ring has not overflowed (@dropped is then 0).
+ * Harmless when the ring has not overflowed (@dropped is then 0). The
+ * reply is written before the ring is restarted: when it cannot be written
+ * (EFAULT) the ring stays stopped and a retry gets @dropped.
  *
  * Errors: EBUSY: the ring overflowed and records (the marker among them)
  * are still unread; consume them first, or the next overflow would find no
@@ -908,10 +920,12 @@ enum tether_request_flags {
  * - EBADF: for a section, @source_fd is not an open descriptor.
  * - EFAULT: part of the buffer is not mapped, is mapped without write
  *   access (read-only, PROT_NONE guard page), is an I/O or PFN mapping, or
- *   lies outside the user address space; nothing was written. With
- *   TETHER_REQUEST_HOLD also a MAP_SHARED mapping of a file that needs
- *   dirty tracking, on kernels that refuse long-term writable pins there
- *   (6.5 and later).
+ *   lies outside the user address space; nothing was written. Also the
+ *   reply cannot be written: a synchronous request writes its @id before
+ *   the data, so then nothing was written or counted.
+ * - EOPNOTSUPP: TETHER_REQUEST_HOLD (a long-term writable pin) on a
+ *   MAP_SHARED mapping of a file that needs dirty tracking (ext4, xfs,
+ *   ...), on every kernel; nothing was written or pinned.
  * - ENOSPC: max_requests requests are outstanding.
  * - ENOMEM: locking the buffer would exceed max_request_mb, the context's
  *   max_pinned_bytes or (TETHER_REQUEST_HOLD, without CAP_IPC_LOCK)
@@ -992,7 +1006,9 @@ struct tether_request_cancel {
  * @timeout_ms: (in) how long to wait; 0: do not block
  * @status: (out) the request's status, 0 or a negative errno
  *
- * On success the request is gone: its id gets EALREADY from now on.
+ * On success the request is gone: its id gets EALREADY from now on. The
+ * status is written before the request is taken out: when it cannot be
+ * written (EFAULT) the request stays, and a retry collects it.
  *
  * Errors: ETIMEDOUT: not completed within @timeout_ms (it stays
  * outstanding); EINTR: a signal arrived; EALREADY: already collected
