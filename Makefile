@@ -154,3 +154,67 @@ checkpatch: | $(KSRC)
 
 clean:
 	rm -rf $(B)
+
+# ---- installation (issue 12) ----------------------------------------------
+#
+#   make install [DESTDIR=/stage] [PREFIX=/usr] [libdir=...] ...
+#   make uninstall   (same variables: removes exactly what install put there)
+#
+# GNU directory variables; PREFIX is an alias of prefix. The defaults put
+# everything under /usr/local, where udev, modprobe and systemd-modules-load
+# do not look: a node wants `make install PREFIX=/usr sysconfdir=/etc`
+# (README, "Installing"). The kernel module is installed by DKMS (dkms.conf),
+# not here.
+TETHER_VERSION := 1.0.0
+PREFIX ?= /usr/local
+prefix ?= $(PREFIX)
+exec_prefix ?= $(prefix)
+bindir ?= $(exec_prefix)/bin
+sbindir ?= $(exec_prefix)/sbin
+libdir ?= $(exec_prefix)/lib
+includedir ?= $(prefix)/include
+datarootdir ?= $(prefix)/share
+mandir ?= $(datarootdir)/man
+sysconfdir ?= $(prefix)/etc
+udevrulesdir ?= $(exec_prefix)/lib/udev/rules.d
+modprobedir ?= $(sysconfdir)/modprobe.d
+modulesloaddir ?= $(sysconfdir)/modules-load.d
+INSTALL ?= install
+INSTALL_DATA ?= $(INSTALL) -m 0644
+INSTALL_PROGRAM ?= $(INSTALL) -m 0755
+
+D := $(DESTDIR)
+# what install puts where (uninstall removes exactly these)
+INST_LIB := $(D)$(libdir)/libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1 \
+	$(D)$(libdir)/libtether.so $(D)$(libdir)/libtether.a \
+	$(D)$(libdir)/pkgconfig/libtether.pc
+INST_HDR := $(D)$(includedir)/tether.h $(D)$(includedir)/linux/tether.h
+INST_BIN := $(D)$(sbindir)/tether_info
+
+.PHONY: install install-lib install-headers install-tools uninstall
+
+install: install-lib install-headers install-tools
+
+install-lib: $(LIB_SO) $(LIB_A) libprovider/libtether.pc.in
+	$(INSTALL) -d $(D)$(libdir) $(D)$(libdir)/pkgconfig
+	$(INSTALL_PROGRAM) $(LIB_SO) $(D)$(libdir)/libtether.so.1.0.0
+	ln -sfn libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1
+	ln -sfn libtether.so.1 $(D)$(libdir)/libtether.so
+	$(INSTALL_DATA) $(LIB_A) $(D)$(libdir)/libtether.a
+	sed -e 's|@prefix@|$(prefix)|g' -e 's|@exec_prefix@|$(exec_prefix)|g' \
+		-e 's|@libdir@|$(libdir)|g' -e 's|@includedir@|$(includedir)|g' \
+		-e 's|@VERSION@|$(TETHER_VERSION)|g' libprovider/libtether.pc.in \
+		>$(D)$(libdir)/pkgconfig/libtether.pc
+	chmod 0644 $(D)$(libdir)/pkgconfig/libtether.pc
+
+install-headers:
+	$(INSTALL) -d $(D)$(includedir)/linux
+	$(INSTALL_DATA) libprovider/tether.h $(D)$(includedir)/tether.h
+	$(INSTALL_DATA) include/uapi/linux/tether.h $(D)$(includedir)/linux/tether.h
+
+install-tools: $(B)/tools/tether_info
+	$(INSTALL) -d $(D)$(sbindir)
+	$(INSTALL_PROGRAM) $(B)/tools/tether_info $(D)$(sbindir)/tether_info
+
+uninstall:
+	rm -f $(INST_LIB) $(INST_HDR) $(INST_BIN)

@@ -1,0 +1,124 @@
+#!/bin/bash
+# install: `make install` into a temporary DESTDIR, then the examples built
+# against that tree alone (pkg-config, no path into the checkout) and run on
+# /dev/tether; `make uninstall` removes every file it put there.
+echo "TAP version 13"
+top=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+result() { # result NAME STATUS [OUTPUT]
+	n=$((n + 1))
+	if [ "$2" -eq 0 ]; then
+		echo "ok $n $1"
+	else
+		failed=1
+		echo "not ok $n $1"
+		[ -z "${3:-}" ] || sed 's/^/# /' <<<"$3"
+	fi
+}
+# files D: every file and link under D, relative to it, sorted
+files() { (cd "$1" && find . ! -type d | sed 's|^\./||' | LC_ALL=C sort); }
+
+# pc D PREFIX-LIBDIR: pkg-config restricted to the staged tree (and the
+# system's own .pc files, for libibverbs, which libtether.pc requires)
+pc() {
+	local d=$1 libdir=$2
+	shift 2
+	PKG_CONFIG_SYSROOT_DIR=$d PKG_CONFIG_PATH= \
+		PKG_CONFIG_LIBDIR="$d$libdir/pkgconfig:$(pkg-config --variable pc_path pkg-config)" \
+		pkg-config "$@"
+}
+
+# build D LIBDIR NAME: examples/NAME.c, copied out of the checkout, built
+# with only what pkg-config says; prints the compiler's output
+build() {
+	local d=$1 libdir=$2 name=$3 cflags libs
+	cflags=$(pc "$d" "$libdir" --cflags libtether) || return 1
+	libs=$(pc "$d" "$libdir" --libs libtether) || return 1
+	if grep -qF "$top" <<<"$cflags $libs"; then
+		echo "pkg-config names the checkout: $cflags $libs"
+		return 1
+	fi
+	mkdir -p "$tmp/src"
+	cp "$top/examples/$name.c" "$tmp/src/"
+	# shellcheck disable=SC2086
+	gcc -D_GNU_SOURCE -Wall -Wextra -Werror $cflags -o "$tmp/src/$name" "$tmp/src/$name.c" $libs 2>&1
+}
+
+# run D LIBDIR NAME WANT: runs the built example with the staged library
+# (ldd must resolve libtether.so.1 inside D, unless the program uses only
+# linux/tether.h and so does not need libtether); the output must match WANT
+run() {
+	local d=$1 libdir=$2 name=$3 want=$4 out
+	out=$(LD_LIBRARY_PATH=$d$libdir ldd "$tmp/src/$name" 2>&1)
+	if grep -q ' tether_' <(nm -u "$tmp/src/$name") &&
+		! grep -q "libtether\.so\.1 => $d$libdir/libtether\.so\.1 " <<<"$out"; then
+		echo "libtether.so.1 not from $d$libdir:"
+		echo "$out"
+		return 1
+	fi
+	out=$(LD_LIBRARY_PATH=$d$libdir "$tmp/src/$name" 2>&1) || { echo "$out"; return 1; }
+	grep -Pzq "$want" <<<"$out" || { echo "$out"; return 1; }
+}
+
+d=$tmp/stage
+out=$(make -s -C "$top" install DESTDIR="$d" PREFIX=/usr 2>&1)
+result make_install $? "$out"
+
+want="usr/include/linux/tether.h
+usr/include/tether.h
+usr/lib/libtether.a
+usr/lib/libtether.so
+usr/lib/libtether.so.1
+usr/lib/libtether.so.1.0.0
+usr/lib/pkgconfig/libtether.pc
+usr/sbin/tether_info"
+got=$(files "$d")
+[ "$got" = "$want" ] && [ "$(readlink "$d/usr/lib/libtether.so")" = libtether.so.1 ] &&
+	[ "$(readlink "$d/usr/lib/libtether.so.1")" = libtether.so.1.0.0 ] &&
+	objdump -p "$d/usr/lib/libtether.so.1.0.0" | grep -q 'SONAME *libtether\.so\.1$' &&
+	nm "$d/usr/lib/libtether.a" | grep -q ' T tether_open$' &&
+	cmp -s "$top/include/uapi/linux/tether.h" "$d/usr/include/linux/tether.h"
+result files $? "$(diff <(echo "$want") <(echo "$got"))"
+
+out=$(pc "$d" /usr/lib --modversion libtether 2>&1) &&
+	[ "$out" = "$(sed -n 's/^TETHER_VERSION := //p' "$top/Makefile")" ] &&
+	out=$(pc "$d" /usr/lib --cflags --libs libtether 2>&1) &&
+	grep -q -- "-I$d/usr/include" <<<"$out" && grep -q -- "-L$d/usr/lib -ltether" <<<"$out" &&
+	grep -q -- "-libverbs" <<<"$out"
+result pkg_config $? "$out"
+
+declare -A expect=(
+	[secure_event]='secured: valid=1\nevent: handle=1 cookie=42 reason=1 \(unmap=1\) valid=0'
+	[cache_example]='hits 3 misses 3 invalidations 2'
+	[section_views]='^hello\n$'
+)
+for name in secure_event cache_example section_views; do
+	out=$(build "$d" /usr/lib "$name") && out=$(run "$d" /usr/lib "$name" "${expect[$name]}")
+	result "example.$name" $? "$out"
+done
+
+out=$(LD_LIBRARY_PATH=$d/usr/lib "$d/usr/sbin/tether_info" 2>&1) &&
+	grep -q '^/dev/tether: ABI version [0-9]' <<<"$out"
+result tether_info $? "$out"
+
+out=$(make -s -C "$top" uninstall DESTDIR="$d" PREFIX=/usr 2>&1) && out=$(files "$d") && [ -z "$out" ]
+result uninstall $? "$out"
+
+# the directory variables are honoured one by one
+c=$tmp/custom
+out=$(make -s -C "$top" install DESTDIR="$c" prefix=/opt/tether libdir=/opt/tether/lib64 \
+	includedir=/opt/tether/inc sbindir=/opt/tether/tools 2>&1) &&
+	[ -f "$c/opt/tether/lib64/libtether.so.1.0.0" ] && [ -f "$c/opt/tether/inc/tether.h" ] &&
+	[ -x "$c/opt/tether/tools/tether_info" ] &&
+	grep -qx 'libdir=/opt/tether/lib64' "$c/opt/tether/lib64/pkgconfig/libtether.pc" &&
+	out=$(build "$c" /opt/tether/lib64 secure_event) &&
+	out=$(run "$c" /opt/tether/lib64 secure_event "${expect[secure_event]}") &&
+	out=$(make -s -C "$top" uninstall DESTDIR="$c" prefix=/opt/tether libdir=/opt/tether/lib64 \
+		includedir=/opt/tether/inc sbindir=/opt/tether/tools 2>&1) &&
+	out=$(files "$c") && [ -z "$out" ]
+result custom_dirs $? "$out"
+
+echo "1..$n"
+exit $failed
