@@ -190,10 +190,12 @@ INST_LIB := $(D)$(libdir)/libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1 \
 	$(D)$(libdir)/pkgconfig/libtether.pc
 INST_HDR := $(D)$(includedir)/tether.h $(D)$(includedir)/linux/tether.h
 INST_BIN := $(D)$(sbindir)/tether_info
+INST_ETC := $(D)$(udevrulesdir)/60-tether.rules $(D)$(modprobedir)/tether.conf \
+	$(D)$(modulesloaddir)/tether.conf
 
-.PHONY: install install-lib install-headers install-tools uninstall
+.PHONY: install install-lib install-headers install-tools install-etc uninstall
 
-install: install-lib install-headers install-tools
+install: install-lib install-headers install-tools install-etc
 
 install-lib: $(LIB_SO) $(LIB_A) libprovider/libtether.pc.in
 	$(INSTALL) -d $(D)$(libdir) $(D)$(libdir)/pkgconfig
@@ -216,5 +218,13 @@ install-tools: $(B)/tools/tether_info
 	$(INSTALL) -d $(D)$(sbindir)
 	$(INSTALL_PROGRAM) $(B)/tools/tether_info $(D)$(sbindir)/tether_info
 
+# node set-up: the udev rule for /dev/tether, the module parameters
+# (commented, with their defaults) and loading at boot
+install-etc:
+	$(INSTALL) -d $(D)$(udevrulesdir) $(D)$(modprobedir) $(D)$(modulesloaddir)
+	$(INSTALL_DATA) etc/udev/60-tether.rules $(D)$(udevrulesdir)/60-tether.rules
+	$(INSTALL_DATA) etc/modprobe.d/tether.conf $(D)$(modprobedir)/tether.conf
+	$(INSTALL_DATA) etc/modules-load.d/tether.conf $(D)$(modulesloaddir)/tether.conf
+
 uninstall:
-	rm -f $(INST_LIB) $(INST_HDR) $(INST_BIN)
+	rm -f $(INST_LIB) $(INST_HDR) $(INST_BIN) $(INST_ETC)

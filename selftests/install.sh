@@ -1,7 +1,9 @@
 #!/bin/bash
 # install: `make install` into a temporary DESTDIR, then the examples built
 # against that tree alone (pkg-config, no path into the checkout) and run on
-# /dev/tether; `make uninstall` removes every file it put there.
+# /dev/tether; the node set-up files checked against udev and the loaded
+# module; `make uninstall` removes every file it put there. Runs as root in
+# the test VM (it changes /dev/tether's mode for a moment and restores it).
 echo "TAP version 13"
 top=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
@@ -63,16 +65,19 @@ run() {
 }
 
 d=$tmp/stage
-out=$(make -s -C "$top" install DESTDIR="$d" PREFIX=/usr 2>&1)
+out=$(make -s -C "$top" install DESTDIR="$d" PREFIX=/usr sysconfdir=/etc 2>&1)
 result make_install $? "$out"
 
-want="usr/include/linux/tether.h
+want="etc/modprobe.d/tether.conf
+etc/modules-load.d/tether.conf
+usr/include/linux/tether.h
 usr/include/tether.h
 usr/lib/libtether.a
 usr/lib/libtether.so
 usr/lib/libtether.so.1
 usr/lib/libtether.so.1.0.0
 usr/lib/pkgconfig/libtether.pc
+usr/lib/udev/rules.d/60-tether.rules
 usr/sbin/tether_info"
 got=$(files "$d")
 [ "$got" = "$want" ] && [ "$(readlink "$d/usr/lib/libtether.so")" = libtether.so.1 ] &&
@@ -103,7 +108,42 @@ out=$(LD_LIBRARY_PATH=$d/usr/lib "$d/usr/sbin/tether_info" 2>&1) &&
 	grep -q '^/dev/tether: ABI version [0-9]' <<<"$out"
 result tether_info $? "$out"
 
-out=$(make -s -C "$top" uninstall DESTDIR="$d" PREFIX=/usr 2>&1) && out=$(files "$d") && [ -z "$out" ]
+# udev: with an earlier rule (10-) that makes /dev/tether 0600, the staged
+# rule, given to udev in /run/udev/rules.d, makes it 0666 (udevadm test
+# applies permissions); without the staged rule it stays 0600, so it is the
+# rule that sets the mode (udev alone would keep the kernel's 0666).
+# The mode is restored after.
+udev_mode() { # udev_mode WITH-RULE: the node's mode after udevadm test
+	mkdir -p /run/udev/rules.d
+	echo 'SUBSYSTEM=="misc", KERNEL=="tether", MODE="0600"' >/run/udev/rules.d/10-tether-test.rules
+	rm -f /run/udev/rules.d/60-tether.rules
+	[ "$1" = 0 ] || cp "$d/usr/lib/udev/rules.d/60-tether.rules" /run/udev/rules.d/
+	udevadm test --action=add /sys/class/misc/tether >"$tmp/udev.log" 2>&1
+	rm -f /run/udev/rules.d/60-tether.rules /run/udev/rules.d/10-tether-test.rules
+	stat -c %a /dev/tether
+}
+with=$(udev_mode 1) without=$(udev_mode 0)
+chmod 0666 /dev/tether
+[ "$with" = 666 ] && [ "$without" = 600 ]
+result udev_rule $? "mode $with with the rule, $without without; $(tail -n 5 "$tmp/udev.log")"
+
+# modprobe.d: every parameter of the loaded module (loaded with defaults)
+# is listed once, commented, with its current value, and nothing else; the
+# lines parse as modprobe options once uncommented
+conf=$d/etc/modprobe.d/tether.conf
+listed=$(sed -n 's/^#options tether //p' "$conf" | LC_ALL=C sort)
+live=$(for p in /sys/module/tether/parameters/*; do echo "${p##*/}=$(cat "$p")"; done | LC_ALL=C sort)
+sed 's/^#options tether /options tether /' "$conf" >"$tmp/modprobe.conf"
+parsed=$(modprobe -C "$tmp/modprobe.conf" -c 2>&1 | sed -n 's/^options tether //p' | LC_ALL=C sort)
+[ -n "$live" ] && [ "$listed" = "$live" ] && [ "$parsed" = "$live" ] &&
+	! grep -v '^#' "$conf" | grep -q '[^[:space:]]'
+result modprobe_conf $? "$(diff <(echo "$live") <(echo "$listed")); parsed: $parsed"
+
+out=$(grep -v '^#' "$d/etc/modules-load.d/tether.conf" | grep '[^[:space:]]')
+[ "$out" = tether ]
+result modules_load $? "$out"
+
+out=$(make -s -C "$top" uninstall DESTDIR="$d" PREFIX=/usr sysconfdir=/etc 2>&1) && out=$(files "$d") && [ -z "$out" ]
 result uninstall $? "$out"
 
 # the directory variables are honoured one by one
