@@ -190,10 +190,11 @@ INST_LIB := $(D)$(libdir)/libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1 \
 	$(D)$(libdir)/pkgconfig/libtether.pc
 INST_HDR := $(D)$(includedir)/tether.h $(D)$(includedir)/linux/tether.h
 INST_BIN := $(D)$(sbindir)/tether_info
+dkmssrcdir ?= $(prefix)/src/tether-$(TETHER_VERSION)
 INST_ETC := $(D)$(udevrulesdir)/60-tether.rules $(D)$(modprobedir)/tether.conf \
 	$(D)$(modulesloaddir)/tether.conf
 
-.PHONY: install install-lib install-headers install-tools install-etc uninstall
+.PHONY: install install-lib install-headers install-tools install-etc install-dkms uninstall uninstall-dkms
 
 install: install-lib install-headers install-tools install-etc
 
@@ -226,5 +227,19 @@ install-etc:
 	$(INSTALL_DATA) etc/modprobe.d/tether.conf $(D)$(modprobedir)/tether.conf
 	$(INSTALL_DATA) etc/modules-load.d/tether.conf $(D)$(modulesloaddir)/tether.conf
 
+# the module's sources where DKMS looks for them (not part of install):
+#   make install-dkms PREFIX=/usr && dkms install tether/$(TETHER_VERSION)
+DKMS_SRCS := $(sort $(wildcard kmod/*.c kmod/*.h)) kmod/Kbuild
+install-dkms:
+	@grep -qx 'PACKAGE_VERSION="$(TETHER_VERSION)"' dkms.conf || \
+		{ echo "dkms.conf's PACKAGE_VERSION is not $(TETHER_VERSION)" >&2; exit 1; }
+	$(INSTALL) -d $(D)$(dkmssrcdir)/kmod $(D)$(dkmssrcdir)/include/uapi/linux
+	$(INSTALL_DATA) dkms.conf $(D)$(dkmssrcdir)/dkms.conf
+	$(INSTALL_DATA) $(DKMS_SRCS) $(D)$(dkmssrcdir)/kmod/
+	$(INSTALL_DATA) include/uapi/linux/tether.h $(D)$(dkmssrcdir)/include/uapi/linux/tether.h
+
 uninstall:
 	rm -f $(INST_LIB) $(INST_HDR) $(INST_BIN) $(INST_ETC)
+
+uninstall-dkms:
+	rm -rf $(D)$(dkmssrcdir)
