@@ -194,9 +194,9 @@ dkmssrcdir ?= $(prefix)/src/tether-$(TETHER_VERSION)
 INST_ETC := $(D)$(udevrulesdir)/60-tether.rules $(D)$(modprobedir)/tether.conf \
 	$(D)$(modulesloaddir)/tether.conf
 
-.PHONY: install install-lib install-headers install-tools install-etc install-dkms uninstall uninstall-dkms
+.PHONY: install install-lib install-headers install-tools install-etc install-man install-dkms uninstall uninstall-man uninstall-dkms
 
-install: install-lib install-headers install-tools install-etc
+install: install-lib install-headers install-tools install-etc install-man
 
 install-lib: $(LIB_SO) $(LIB_A) libprovider/libtether.pc.in
 	$(INSTALL) -d $(D)$(libdir) $(D)$(libdir)/pkgconfig
@@ -227,6 +227,27 @@ install-etc:
 	$(INSTALL_DATA) etc/modprobe.d/tether.conf $(D)$(modprobedir)/tether.conf
 	$(INSTALL_DATA) etc/modules-load.d/tether.conf $(D)$(modulesloaddir)/tether.conf
 
+# man pages: man/NAME.SECTION, plus a link for every other name its NAME
+# section lists (tether_close.3 -> tether_open.3), as rdma-core's MLINKS
+MAN_PAGES := $(sort $(wildcard man/*.[1-8]))
+man_names = $$(sed -n '/^\.SH NAME/{n;s/ *\\-.*//;s/,/ /g;p;q}' $(1))
+install-man:
+	@set -e; for p in $(MAN_PAGES); do \
+		f=$${p##*/}; sec=$${f##*.}; dir=$(D)$(mandir)/man$$sec; \
+		$(INSTALL) -d $$dir; \
+		echo "$(INSTALL_DATA) $$p $$dir/$$f"; $(INSTALL_DATA) $$p $$dir/$$f; \
+		for n in $(call man_names,$$p); do \
+			[ "$$n.$$sec" = "$$f" ] || ln -sfn $$f $$dir/$$n.$$sec; \
+		done; \
+	done
+
+uninstall-man:
+	@set -e; for p in $(MAN_PAGES); do \
+		f=$${p##*/}; sec=$${f##*.}; dir=$(D)$(mandir)/man$$sec; \
+		rm -f $$dir/$$f; \
+		for n in $(call man_names,$$p); do rm -f $$dir/$$n.$$sec; done; \
+	done
+
 # the module's sources where DKMS looks for them (not part of install):
 #   make install-dkms PREFIX=/usr && dkms install tether/$(TETHER_VERSION)
 DKMS_SRCS := $(sort $(wildcard kmod/*.c kmod/*.h)) kmod/Kbuild
@@ -238,7 +259,7 @@ install-dkms:
 	$(INSTALL_DATA) $(DKMS_SRCS) $(D)$(dkmssrcdir)/kmod/
 	$(INSTALL_DATA) include/uapi/linux/tether.h $(D)$(dkmssrcdir)/include/uapi/linux/tether.h
 
-uninstall:
+uninstall: uninstall-man
 	rm -f $(INST_LIB) $(INST_HDR) $(INST_BIN) $(INST_ETC)
 
 uninstall-dkms:

@@ -79,6 +79,10 @@ usr/lib/libtether.so.1.0.0
 usr/lib/pkgconfig/libtether.pc
 usr/lib/udev/rules.d/60-tether.rules
 usr/sbin/tether_info"
+# the man pages: one file or link per exported symbol, tether(4), tether_info(8)
+want=$( (echo "$want"
+	sed -n 's|^[[:space:]]*\(tether_[a-z_]*\);$|usr/share/man/man3/\1.3|p' "$top/libprovider/libtether.map"
+	echo usr/share/man/man4/tether.4; echo usr/share/man/man8/tether_info.8) | LC_ALL=C sort)
 got=$(files "$d")
 [ "$got" = "$want" ] && [ "$(readlink "$d/usr/lib/libtether.so")" = libtether.so.1 ] &&
 	[ "$(readlink "$d/usr/lib/libtether.so.1")" = libtether.so.1.0.0 ] &&
@@ -86,6 +90,14 @@ got=$(files "$d")
 	nm "$d/usr/lib/libtether.a" | grep -q ' T tether_open$' &&
 	cmp -s "$top/include/uapi/linux/tether.h" "$d/usr/include/linux/tether.h"
 result files $? "$(diff <(echo "$want") <(echo "$got"))"
+
+# every man page name resolves to a page man can render
+out=
+for f in "$d"/usr/share/man/man*/*; do
+	[ -e "$f" ] && MANWIDTH=80 man -l "$f" 2>&1 | grep -q '^NAME' || out+="${f#"$d"/} "
+done
+[ -z "$out" ] && [ -n "$(ls "$d"/usr/share/man/man3)" ]
+result man_pages $? "do not render: $out"
 
 out=$(pc "$d" /usr/lib --modversion libtether 2>&1) &&
 	[ "$out" = "$(sed -n 's/^TETHER_VERSION := //p' "$top/Makefile")" ] &&
