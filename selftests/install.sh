@@ -27,7 +27,7 @@ files() { (cd "$1" && find . ! -type d | sed 's|^\./||' | LC_ALL=C sort); }
 pc() {
 	local d=$1 libdir=$2
 	shift 2
-	PKG_CONFIG_SYSROOT_DIR=$d PKG_CONFIG_PATH= \
+	PKG_CONFIG_SYSROOT_DIR=$d PKG_CONFIG_PATH='' \
 		PKG_CONFIG_LIBDIR="$d$libdir/pkgconfig:$(pkg-config --variable pc_path pkg-config)" \
 		pkg-config "$@"
 }

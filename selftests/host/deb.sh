@@ -44,7 +44,7 @@ result lintian $? "$out"
 
 # contents PACKAGE ARCH PATH...: each PATH is in the package
 contents() {
-	local list missing= f
+	local list missing='' f
 	list=$(dpkg-deb -c "$(deb "$1" "$2")" | awk '{print $6}' | sed 's|^\./|/|')
 	shift 2
 	for f in "$@"; do grep -qx "$f" <<<"$list" || missing+=" $f"; done
@@ -78,7 +78,7 @@ r=$w/root
 mkdir -p "$r" "$w/ex"
 dpkg -x "$(deb libtether1 "$arch")" "$r" && dpkg -x "$(deb libtether-dev "$arch")" "$r"
 cp "$top/examples/secure_event.c" "$w/ex/"
-flags=$(PKG_CONFIG_SYSROOT_DIR=$r PKG_CONFIG_PATH= \
+flags=$(PKG_CONFIG_SYSROOT_DIR=$r PKG_CONFIG_PATH='' \
 	PKG_CONFIG_LIBDIR="$r$L/pkgconfig:$(pkg-config --variable pc_path pkg-config)" \
 	pkg-config --cflags --libs libtether 2>&1)
 # shellcheck disable=SC2086
