@@ -91,13 +91,14 @@ got=$(files "$d")
 	cmp -s "$top/include/uapi/linux/tether.h" "$d/usr/include/linux/tether.h"
 result files $? "$(diff <(echo "$want") <(echo "$got"))"
 
-# every man page name resolves to a page man can render
+# every man page name resolves to a page (rendering is selftests/host/man.sh's
+# job, on the host: man -l is far too slow in the VM)
 out=
 for f in "$d"/usr/share/man/man*/*; do
-	[ -e "$f" ] && MANWIDTH=80 man -l "$f" 2>&1 | grep -q '^NAME' || out+="${f#"$d"/} "
+	[ -e "$f" ] && grep -q '^\.TH ' "$f" || out+="${f#"$d"/} "
 done
 [ -z "$out" ] && [ -n "$(ls "$d"/usr/share/man/man3)" ]
-result man_pages $? "do not render: $out"
+result man_pages $? "not pages: $out"
 
 out=$(pc "$d" /usr/lib --modversion libtether 2>&1) &&
 	[ "$out" = "$(sed -n 's/^TETHER_VERSION := //p' "$top/Makefile")" ] &&
