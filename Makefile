@@ -161,3 +161,113 @@ checkpatch: | $(KSRC)
 
 clean:
 	rm -rf $(B)
+
+# ---- installation (issue 12) ----------------------------------------------
+#
+#   make install [DESTDIR=/stage] [PREFIX=/usr] [libdir=...] ...
+#   make uninstall   (same variables: removes exactly what install put there)
+#
+# GNU directory variables; PREFIX is an alias of prefix. The defaults put
+# everything under /usr/local, where udev, modprobe and systemd-modules-load
+# do not look: a node wants `make install PREFIX=/usr sysconfdir=/etc`
+# (README, "Installing"). The kernel module is installed by DKMS (dkms.conf),
+# not here.
+TETHER_VERSION := 1.0.0
+PREFIX ?= /usr/local
+prefix ?= $(PREFIX)
+exec_prefix ?= $(prefix)
+bindir ?= $(exec_prefix)/bin
+sbindir ?= $(exec_prefix)/sbin
+libdir ?= $(exec_prefix)/lib
+includedir ?= $(prefix)/include
+datarootdir ?= $(prefix)/share
+mandir ?= $(datarootdir)/man
+sysconfdir ?= $(prefix)/etc
+udevrulesdir ?= $(exec_prefix)/lib/udev/rules.d
+modprobedir ?= $(sysconfdir)/modprobe.d
+modulesloaddir ?= $(sysconfdir)/modules-load.d
+INSTALL ?= install
+INSTALL_DATA ?= $(INSTALL) -m 0644
+INSTALL_PROGRAM ?= $(INSTALL) -m 0755
+
+D := $(DESTDIR)
+# what install puts where (uninstall removes exactly these)
+INST_LIB := $(D)$(libdir)/libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1 \
+	$(D)$(libdir)/libtether.so $(D)$(libdir)/libtether.a \
+	$(D)$(libdir)/pkgconfig/libtether.pc
+INST_HDR := $(D)$(includedir)/tether.h $(D)$(includedir)/linux/tether.h
+INST_BIN := $(D)$(sbindir)/tether_info
+dkmssrcdir ?= $(prefix)/src/tether-$(TETHER_VERSION)
+INST_ETC := $(D)$(udevrulesdir)/60-tether.rules $(D)$(modprobedir)/tether.conf \
+	$(D)$(modulesloaddir)/tether.conf
+
+.PHONY: install install-lib install-headers install-tools install-etc install-man install-dkms uninstall uninstall-man uninstall-dkms
+
+install: install-lib install-headers install-tools install-etc install-man
+
+install-lib: $(LIB_SO) $(LIB_A) libprovider/libtether.pc.in
+	$(INSTALL) -d $(D)$(libdir) $(D)$(libdir)/pkgconfig
+	$(INSTALL_PROGRAM) $(LIB_SO) $(D)$(libdir)/libtether.so.1.0.0
+	ln -sfn libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1
+	ln -sfn libtether.so.1 $(D)$(libdir)/libtether.so
+	$(INSTALL_DATA) $(LIB_A) $(D)$(libdir)/libtether.a
+	sed -e 's|@prefix@|$(prefix)|g' -e 's|@exec_prefix@|$(exec_prefix)|g' \
+		-e 's|@libdir@|$(libdir)|g' -e 's|@includedir@|$(includedir)|g' \
+		-e 's|@VERSION@|$(TETHER_VERSION)|g' libprovider/libtether.pc.in \
+		>$(D)$(libdir)/pkgconfig/libtether.pc
+	chmod 0644 $(D)$(libdir)/pkgconfig/libtether.pc
+
+install-headers:
+	$(INSTALL) -d $(D)$(includedir)/linux
+	$(INSTALL_DATA) libprovider/tether.h $(D)$(includedir)/tether.h
+	$(INSTALL_DATA) include/uapi/linux/tether.h $(D)$(includedir)/linux/tether.h
+
+install-tools: $(B)/tools/tether_info
+	$(INSTALL) -d $(D)$(sbindir)
+	$(INSTALL_PROGRAM) $(B)/tools/tether_info $(D)$(sbindir)/tether_info
+
+# node set-up: the udev rule for /dev/tether, the module parameters
+# (commented, with their defaults) and loading at boot
+install-etc:
+	$(INSTALL) -d $(D)$(udevrulesdir) $(D)$(modprobedir) $(D)$(modulesloaddir)
+	$(INSTALL_DATA) etc/udev/60-tether.rules $(D)$(udevrulesdir)/60-tether.rules
+	$(INSTALL_DATA) etc/modprobe.d/tether.conf $(D)$(modprobedir)/tether.conf
+	$(INSTALL_DATA) etc/modules-load.d/tether.conf $(D)$(modulesloaddir)/tether.conf
+
+# man pages: man/NAME.SECTION, plus a link for every other name its NAME
+# section lists (tether_close.3 -> tether_open.3), as rdma-core's MLINKS
+MAN_PAGES := $(sort $(wildcard man/*.[1-8]))
+man_names = $$(sed -n '/^\.SH NAME/{n;s/ *\\-.*//;s/,/ /g;p;q}' $(1))
+install-man:
+	@set -e; for p in $(MAN_PAGES); do \
+		f=$${p##*/}; sec=$${f##*.}; dir=$(D)$(mandir)/man$$sec; \
+		$(INSTALL) -d $$dir; \
+		echo "$(INSTALL_DATA) $$p $$dir/$$f"; $(INSTALL_DATA) $$p $$dir/$$f; \
+		for n in $(call man_names,$$p); do \
+			[ "$$n.$$sec" = "$$f" ] || ln -sfn $$f $$dir/$$n.$$sec; \
+		done; \
+	done
+
+uninstall-man:
+	@set -e; for p in $(MAN_PAGES); do \
+		f=$${p##*/}; sec=$${f##*.}; dir=$(D)$(mandir)/man$$sec; \
+		rm -f $$dir/$$f; \
+		for n in $(call man_names,$$p); do rm -f $$dir/$$n.$$sec; done; \
+	done
+
+# the module's sources where DKMS looks for them (not part of install):
+#   make install-dkms PREFIX=/usr && dkms install tether/$(TETHER_VERSION)
+DKMS_SRCS := $(sort $(wildcard kmod/*.c kmod/*.h)) kmod/Kbuild
+install-dkms:
+	@grep -qx 'PACKAGE_VERSION="$(TETHER_VERSION)"' dkms.conf || \
+		{ echo "dkms.conf's PACKAGE_VERSION is not $(TETHER_VERSION)" >&2; exit 1; }
+	$(INSTALL) -d $(D)$(dkmssrcdir)/kmod $(D)$(dkmssrcdir)/include/uapi/linux
+	$(INSTALL_DATA) dkms.conf $(D)$(dkmssrcdir)/dkms.conf
+	$(INSTALL_DATA) $(DKMS_SRCS) $(D)$(dkmssrcdir)/kmod/
+	$(INSTALL_DATA) include/uapi/linux/tether.h $(D)$(dkmssrcdir)/include/uapi/linux/tether.h
+
+uninstall: uninstall-man
+	rm -f $(INST_LIB) $(INST_HDR) $(INST_BIN) $(INST_ETC)
+
+uninstall-dkms:
+	rm -rf $(D)$(dkmssrcdir)
