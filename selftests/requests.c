@@ -926,7 +926,7 @@ TEST_F(req, unwritable_reply_changes_nothing)
 
 	ASSERT_EQ(0, mprotect(arg, self->ps, PROT_READ | PROT_WRITE));
 	*q = (struct tether_request_submit) {
-		.size = sizeof(*q), .source = TETHER_SOURCE_PATTERN,
+		.size = sizeof(*q), .source = TETHER_SOURCE_PATTERN, .source_fd = -1,
 		.addr = (uintptr_t)self->buf, .length = self->len,
 	};
 	ASSERT_EQ(0, mprotect(arg, self->ps, PROT_READ));

@@ -410,7 +410,7 @@ static void *race_big(void *arg)
 
 	while (!atomic_load(&r->stop)) {
 		q = (struct tether_request_submit) {
-			.size = sizeof(q), .source = TETHER_SOURCE_PATTERN,
+			.size = sizeof(q), .source = TETHER_SOURCE_PATTERN, .source_fd = -1,
 			.addr = (uintptr_t)r->big, .length = r->big_req_len,
 		};
 		if (tether_ioctl(r->t.fd, TETHER_IOC_REQUEST_SUBMIT, &q) == -ENOMEM)
@@ -445,7 +445,7 @@ static void *race_small(void *arg)
 
 	while (!atomic_load(&r->stop)) {
 		q = (struct tether_request_submit) {
-			.size = sizeof(q), .source = TETHER_SOURCE_PATTERN,
+			.size = sizeof(q), .source = TETHER_SOURCE_PATTERN, .source_fd = -1,
 			.addr = (uintptr_t)page, .length = 64,
 		};
 		race_result(r, tether_ioctl(r->t.fd, TETHER_IOC_REQUEST_SUBMIT, &q));
