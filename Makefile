@@ -106,6 +106,10 @@ $(B)/selftests/%: selftests/%.c $(wildcard selftests/*.h) include/uapi/linux/tet
 	$(CC) $(CPPFLAGS_ALL) -I$(KSRC)/tools/testing/selftests $(CFLAGS) $(TEST_WFLAGS) \
 		-o $@ $< $(LIB_A) $(TEST_LIBS)
 
+# fuse_source serves a FUSE file system of its own through libfuse3
+$(B)/selftests/fuse_source: TEST_LIBS += $(shell pkg-config --libs fuse3)
+$(B)/selftests/fuse_source: CPPFLAGS_ALL += $(shell pkg-config --cflags fuse3)
+
 tools: $(TOOL_BINS)
 
 $(B)/tools/%: tools/%.c libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
