@@ -121,6 +121,10 @@ $(IOCTL_NUMBERS): scripts/ioctl-numbers $(wildcard /usr/include/linux/*.h)
 $(B)/selftests/abi: $(IOCTL_NUMBERS)
 $(B)/selftests/abi: CPPFLAGS_ALL += -I$(B)/selftests/gen
 
+# fuse_source serves a FUSE file system of its own through libfuse3
+$(B)/selftests/fuse_source: TEST_LIBS += $(shell pkg-config --libs fuse3)
+$(B)/selftests/fuse_source: CPPFLAGS_ALL += $(shell pkg-config --cflags fuse3)
+
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)

@@ -21,17 +21,23 @@
  * iov_iter_extract_pages()). Synchronous requests unpin before the ioctl
  * returns and asynchronous ones as soon as the worker has written them, so
  * these pins are short-term: no FOLL_LONGTERM, which means they work on any
- * writable mapping direct I/O accepts (shared file mappings too), do not
- * migrate pages out of ZONE_MOVABLE or CMA, and, like O_DIRECT, are not
- * charged to RLIMIT_MEMLOCK. A held request (TETHER_REQUEST_HOLD) is
- * different: it stays locked until userspace completes it, for as long as
- * userspace likes, which is a long-term pin in that document's sense (case
- * 2, like RDMA). Held requests therefore pin with FOLL_LONGTERM, so the pages
- * are moved out of movable zones first and file mappings that need dirty
- * tracking are refused (EOPNOTSUPP on every kernel, see tether_pin_pages()),
- * and are charged to RLIMIT_MEMLOCK like ibv_reg_mr().
- * Every request pin counts towards the context's max_pinned_pages and its
- * own max_req_pages.
+ * writable mapping direct I/O accepts (shared file mappings too) and do not
+ * migrate pages out of ZONE_MOVABLE or CMA. A held request
+ * (TETHER_REQUEST_HOLD) is different: it stays locked until userspace
+ * completes it, for as long as userspace likes, which is a long-term pin in
+ * that document's sense (case 2, like RDMA). Held requests therefore pin
+ * with FOLL_LONGTERM, so the pages are moved out of movable zones first and
+ * file mappings that need dirty tracking are refused (EOPNOTSUPP on every
+ * kernel, see tether_pin_pages()).
+ *
+ * Every request pin, short-term or not, synchronous or not, is charged to
+ * the owner's mm->pinned_vm against RLIMIT_MEMLOCK (unless CAP_IPC_LOCK),
+ * exactly as SECURE|PIN ranges are (region.c) and as io_uring and iommufd
+ * charge their pins: an asynchronous request's pages stay locked for as
+ * long as its source takes, which the submitter controls, so unlike O_DIRECT
+ * the pin is not bounded by the kernel. Going over the limit fails the
+ * submit with -ENOMEM, nothing pinned. Every request pin also counts
+ * towards the context's max_pinned_pages and its own max_req_pages.
  *
  * The data is written only through the pinned pages (kmap_local_page() in
  * the source's read()), never through the user address, from the submitter
@@ -51,7 +57,9 @@
  * requests in order, makes them RUNNING, writes them and completes them.
  * Cancelling a HELD or QUEUED request ends it at once; cancelling a RUNNING
  * one sets ->cancel, which the worker checks before each page and which
- * turns the final status into -ECANCELED. Ending a request (ENDING, or
+ * turns the final status into -ECANCELED, and wakes the worker if it waits
+ * for a detached read (below), so a cancel always ends the request within
+ * a page's copy, whatever its source does. Ending a request (ENDING, or
  * RUNNING in the worker) releases its pages first, then makes it DONE,
  * queues its event and wakes waiters: a DONE request holds no pages.
  * TETHER_IOC_REQUEST_WAIT removes a DONE request from ctx->requests and
@@ -61,23 +69,59 @@
  */
 
 /**
+ * DOC: Blocking sources
+ *
+ * A source marked may_block (a section on a disk, network or FUSE file
+ * system, see source.c) can make a read wait without bound: a FUSE daemon
+ * that never answers keeps the reading thread in the file system forever,
+ * and a kernel worker cannot be sent a signal to end the wait. The worker
+ * therefore never reads such a source itself. It hands each piece (up to
+ * TETHER_READ_CHUNK bytes) to a detached reader, struct tether_read: a
+ * work item on tether_read_wq that reads into its own kernel buffer, with
+ * the submitter's credentials and its own hold on the source, and that
+ * pins, charges and references nothing of the request or of the context.
+ * The worker waits for it (ctx->req_read) in TASK_IDLE until it finishes,
+ * the request is cancelled or the file is closing, and only then copies
+ * the buffer into the pinned pages, checking ->cancel before each page.
+ *
+ * A cancel during the read ends the request at once (its pages unpinned,
+ * its charges returned, -ECANCELED); the worker then waits for that reader
+ * before it starts the context's next request, so a context never has more
+ * than one reader, and its requests keep their order. Close abandons the
+ * reader: the worker drops its reference and returns, and the reader
+ * finishes on its own whenever the file system answers (or its connection
+ * is aborted, as when a FUSE daemon exits), then frees itself. It holds a
+ * module reference meanwhile, so the module cannot be unloaded (EBUSY)
+ * under it.
+ *
+ * Each context has its own work item on an unbound workqueue with a high
+ * max_active, so a context whose source blocks holds one worker (and one
+ * reader) and no one else's: other contexts' requests keep running.
+ */
+
+/**
  * DOC: Closing
  *
  * When the file is closed no ioctl can run any more. tether_requests_close()
  * sets ctx->req_closing and empties the queue under ctx->lock, so the worker
  * starts nothing new and stops the request it is writing at its next page
- * (completing it with -ECANCELED); cancel_work_sync() then waits for it.
- * After that no one else can touch a request, and every one left is freed,
- * unpinning what it still holds. A request never outlives its context, and
- * the worker never runs after the last file is closed, so the module can be
- * unloaded.
+ * (completing it with -ECANCELED), or at once if it waits for a detached
+ * read; cancel_work_sync() then waits for it, which never takes longer than
+ * a page's copy. After that no one else can touch a request, and every one
+ * left is freed, unpinning what it still holds. A request never outlives
+ * its context, and the worker never runs after the last file is closed; a
+ * reader may, but holds the module.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cred.h>
 #include <linux/err.h>
+#include <linux/highmem.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/pid.h>
+#include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
@@ -85,6 +129,33 @@
 
 /* runs the transfers of asynchronous requests, for every context */
 static struct workqueue_struct *tether_req_wq;
+/* runs the detached reads of sources that may block */
+static struct workqueue_struct *tether_read_wq;
+
+/* the most a detached reader reads at once */
+#define TETHER_READ_CHUNK (16 * PAGE_SIZE)
+
+/* A detached read of a blocking source (see "Blocking sources"). */
+struct tether_read {
+	struct work_struct work;
+	/* the reader's and, until it lets go, the worker's */
+	refcount_t refs;
+	/* woken when @done is set */
+	wait_queue_head_t wq;
+	/* its own hold on the request's source */
+	struct tether_source src;
+	/* the submitter's, worn for the read */
+	const struct cred *cred;
+	u64 pos;
+	size_t len;
+	/* @len bytes of kernel memory, the reader's own */
+	void *buf;
+	/* 0 or the read's errno, and the bytes read; valid once @done */
+	int result;
+	size_t nread;
+	/* set by the reader with release semantics once @result is final */
+	bool done;
+};
 
 /* Where a request is in its life (see "Request life"). */
 enum tether_req_state {
@@ -102,6 +173,8 @@ struct tether_request {
 	u64 cookie;
 	/* the submitting process (thread group leader's pid) */
 	struct pid *owner;
+	/* the submitter's credentials: the worker reads the source with them */
+	const struct cred *cred;
 	struct tether_source src;
 	u64 src_off;
 	/* the user buffer, as given */
@@ -144,7 +217,7 @@ static void tether_request_release_pages(struct tether_request *req)
 	kvfree(req->pages);
 	req->pages = NULL;
 	if (req->charged) {
-		tether_uncharge(ctx, req->npages, req->longterm);
+		tether_uncharge(ctx, req->npages, true);
 		atomic64_sub(req->npages, &ctx->req_pages);
 		req->charged = false;
 	}
@@ -158,6 +231,8 @@ static void tether_request_free(struct tether_request *req)
 	tether_request_release_pages(req);
 	tether_source_put(&req->src);
 	put_pid(req->owner);
+	if (req->cred)
+		put_cred(req->cred);
 	kfree(req);
 	atomic64_dec(&ctx->nr_requests);
 }
@@ -175,11 +250,11 @@ static int tether_request_charge(struct tether_request *req)
 	 */
 	if (req->npages > ctx->max_req_pages)
 		return -ENOMEM;
-	ret = tether_charge(ctx, req->npages, req->longterm);
+	ret = tether_charge(ctx, req->npages, true);
 	if (ret)
 		return ret;
 	if (!tether_add_within(&ctx->req_pages, req->npages, ctx->max_req_pages)) {
-		tether_uncharge(ctx, req->npages, req->longterm);
+		tether_uncharge(ctx, req->npages, true);
 		return -ENOMEM;
 	}
 	req->charged = true;
@@ -237,7 +312,7 @@ static int tether_request_fill(struct tether_request *req, bool sync)
 		if (ret)
 			return ret;
 		req->written = true;
-		ret = req->src.ops->read(&req->src, pos, req->pages[i], offset, n);
+		ret = tether_source_read(&req->src, pos, req->pages[i], offset, n);
 		if (ret)
 			return ret;
 		pos += n;
@@ -246,6 +321,189 @@ static int tether_request_fill(struct tether_request *req, bool sync)
 		cond_resched();
 	}
 	return 0;
+}
+
+static void tether_read_put(struct tether_read *rd)
+{
+	if (!refcount_dec_and_test(&rd->refs))
+		return;
+	tether_source_put(&rd->src);
+	put_cred(rd->cred);
+	kvfree(rd->buf);
+	kfree(rd);
+}
+
+/* The detached reader: may wait as long as the source does. */
+static void tether_read_work(struct work_struct *work)
+{
+	struct tether_read *rd = container_of(work, struct tether_read, work);
+	const struct cred *old;
+	int ret;
+
+	old = override_creds(rd->cred);
+	ret = rd->src.ops->read_buf(&rd->src, rd->pos, rd->buf, rd->len,
+				    &rd->nread);
+	revert_creds(old);
+	rd->result = ret;
+	/* pairs with smp_load_acquire() in tether_read_finished() */
+	smp_store_release(&rd->done, true);
+	wake_up(&rd->wq);
+	tether_read_put(rd);
+	/* destroy_workqueue() in module exit waits for this function's return */
+	module_put(THIS_MODULE);
+}
+
+static bool tether_read_finished(struct tether_read *rd)
+{
+	/* pairs with smp_store_release() in tether_read_work(): @result, @buf */
+	return smp_load_acquire(&rd->done);
+}
+
+/* Start a detached read of @len bytes of @req's source at @pos. */
+static struct tether_read *tether_read_start(struct tether_request *req,
+					     u64 pos, size_t len)
+{
+	struct tether_ctx *ctx = req->ctx;
+	struct tether_read *rd;
+
+	rd = kzalloc(sizeof(*rd), GFP_KERNEL);
+	if (!rd)
+		return NULL;
+	rd->buf = kvmalloc(len, GFP_KERNEL);
+	if (!rd->buf) {
+		kfree(rd);
+		return NULL;
+	}
+	INIT_WORK(&rd->work, tether_read_work);
+	/* the reader's and the worker's */
+	refcount_set(&rd->refs, 2);
+	init_waitqueue_head(&rd->wq);
+	tether_source_clone(&rd->src, &req->src);
+	rd->cred = get_cred(req->cred);
+	rd->pos = pos;
+	rd->len = len;
+	/* the file is open, so the module is held already */
+	__module_get(THIS_MODULE);
+
+	spin_lock(&ctx->lock);
+	ctx->req_read = rd;
+	spin_unlock(&ctx->lock);
+	queue_work(tether_read_wq, &rd->work);
+	return rd;
+}
+
+/*
+ * Wait for the context's reader until it finishes, or @req (if any) is
+ * cancelled, or the file is closing. On closing, abandon it. Returns the
+ * reader if it finished (the caller still holds it), else NULL.
+ */
+static struct tether_read *tether_read_wait(struct tether_ctx *ctx,
+					    struct tether_request *req)
+{
+	struct tether_read *rd = ctx->req_read;
+
+	wait_event_idle(rd->wq, tether_read_finished(rd) ||
+			READ_ONCE(ctx->req_closing) ||
+			(req && READ_ONCE(req->cancel)));
+	if (tether_read_finished(rd))
+		return rd;
+	if (READ_ONCE(ctx->req_closing)) {
+		spin_lock(&ctx->lock);
+		ctx->req_read = NULL;
+		spin_unlock(&ctx->lock);
+		tether_read_put(rd);
+	}
+	return NULL;
+}
+
+/* Let go of the context's finished reader. */
+static void tether_read_done(struct tether_ctx *ctx, struct tether_read *rd)
+{
+	spin_lock(&ctx->lock);
+	ctx->req_read = NULL;
+	spin_unlock(&ctx->lock);
+	tether_read_put(rd);
+}
+
+/* Wake the worker if it waits for a reader. Under ctx->lock. */
+static void tether_read_kick(struct tether_ctx *ctx)
+{
+	lockdep_assert_held(&ctx->lock);
+	if (ctx->req_read)
+		wake_up(&ctx->req_read->wq);
+}
+
+/* Copy @len bytes of @buf into the pinned pages at byte @at of the buffer. */
+static int tether_request_copy(struct tether_request *req, size_t at,
+			       const u8 *buf, size_t len)
+{
+	while (len) {
+		size_t off = offset_in_page(req->addr) + at;
+		unsigned int o = offset_in_page(off);
+		size_t n = min_t(size_t, len, PAGE_SIZE - o);
+		int ret;
+
+		ret = tether_request_stopped(req, false);
+		if (ret)
+			return ret;
+		req->written = true;
+		memcpy_to_page(req->pages[off >> PAGE_SHIFT], o, buf, n);
+		buf += n;
+		at += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Fill an asynchronous request from a source that may block, through
+ * detached reads (see "Blocking sources"). A cancel or close during a read
+ * returns -ECANCELED at once; the reader then stays ctx->req_read (cancel)
+ * or is abandoned (close).
+ */
+static int tether_request_fill_detached(struct tether_request *req)
+{
+	struct tether_ctx *ctx = req->ctx;
+	struct tether_read *rd;
+	size_t at = 0;
+	int ret;
+
+	while (at < req->length) {
+		size_t len = min_t(size_t, req->length - at, TETHER_READ_CHUNK);
+
+		ret = tether_request_stopped(req, false);
+		if (ret)
+			return ret;
+		if (!tether_read_start(req, req->src_off + at, len))
+			return -ENOMEM;
+		rd = tether_read_wait(ctx, req);
+		if (!rd)
+			return -ECANCELED;
+		/* what was read before an error is written, as read() does */
+		ret = tether_request_copy(req, at, rd->buf, rd->nread);
+		if (!ret)
+			ret = rd->result;
+		tether_read_done(ctx, rd);
+		if (ret)
+			return ret;
+		at += len;
+		cond_resched();
+	}
+	return 0;
+}
+
+/* Fill an asynchronous request, in the worker. */
+static int tether_request_fill_async(struct tether_request *req)
+{
+	const struct cred *old;
+	int ret;
+
+	if (req->src.may_block)
+		return tether_request_fill_detached(req);
+	old = override_creds(req->cred);
+	ret = tether_request_fill(req, false);
+	revert_creds(old);
+	return ret;
 }
 
 static void tether_request_count(struct tether_ctx *ctx, int status)
@@ -299,6 +557,14 @@ static void tether_request_work(struct work_struct *work)
 	struct tether_request *req;
 
 	for (;;) {
+		/* a cancelled request's reader: the next one waits for it */
+		if (ctx->req_read) {
+			struct tether_read *rd = tether_read_wait(ctx, NULL);
+
+			if (!rd)
+				return;
+			tether_read_done(ctx, rd);
+		}
 		spin_lock(&ctx->lock);
 		req = list_first_entry_or_null(&ctx->req_queue,
 					       struct tether_request, node);
@@ -309,7 +575,7 @@ static void tether_request_work(struct work_struct *work)
 		spin_unlock(&ctx->lock);
 		if (!req)
 			return;
-		tether_request_end(req, tether_request_fill(req, false));
+		tether_request_end(req, tether_request_fill_async(req));
 		cond_resched();
 	}
 }
@@ -382,6 +648,7 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 	req->longterm = hold;
 	req->npages = (last >> PAGE_SHIFT) - (req->addr >> PAGE_SHIFT) + 1;
 	req->owner = get_pid(task_tgid(current));
+	req->cred = get_current_cred();
 	INIT_LIST_HEAD(&req->node);
 
 	ret = tether_request_charge(req);
@@ -520,6 +787,7 @@ static int tether_request_cancel_unlock(struct tether_ctx *ctx,
 	case TETHER_REQ_RUNNING:
 		if (!req->cancel) {
 			WRITE_ONCE(req->cancel, true);
+			tether_read_kick(ctx);
 			spin_unlock(&ctx->lock);
 			return 0;
 		}
@@ -653,9 +921,14 @@ void tether_requests_close(struct tether_ctx *ctx)
 	WRITE_ONCE(ctx->req_closing, true);
 	list_for_each_entry_safe(req, next, &ctx->req_queue, node)
 		list_del_init(&req->node);
+	tether_read_kick(ctx);
 	spin_unlock(&ctx->lock);
-	/* the request being written stops at its next page */
+	/*
+	 * The request being written stops at its next page, or at once if
+	 * it waits for a reader, which the worker then abandons.
+	 */
 	cancel_work_sync(&ctx->req_work);
+	WARN_ON_ONCE(ctx->req_read);
 
 	xa_for_each(&ctx->requests, id, req) {
 		xa_erase(&ctx->requests, id);
@@ -667,11 +940,26 @@ void tether_requests_close(struct tether_ctx *ctx)
 
 int tether_request_module_init(void)
 {
-	tether_req_wq = alloc_workqueue("tether_req", WQ_UNBOUND, 0);
-	return tether_req_wq ? 0 : -ENOMEM;
+	/*
+	 * One work item per context; unbound with the highest max_active so
+	 * a context that waits for its source does not hold up the others.
+	 */
+	tether_req_wq = alloc_workqueue("tether_req", WQ_UNBOUND,
+					WQ_UNBOUND_MAX_ACTIVE);
+	if (!tether_req_wq)
+		return -ENOMEM;
+	tether_read_wq = alloc_workqueue("tether_read", WQ_UNBOUND,
+					 WQ_UNBOUND_MAX_ACTIVE);
+	if (!tether_read_wq) {
+		destroy_workqueue(tether_req_wq);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void tether_request_module_exit(void)
 {
+	/* a reader holds the module, so none is left by now */
+	destroy_workqueue(tether_read_wq);
 	destroy_workqueue(tether_req_wq);
 }

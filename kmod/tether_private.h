@@ -29,6 +29,8 @@ struct tether_ev_stats {
 	u64 by_reason[TETHER_REASON_OTHER + 1];
 };
 
+struct tether_read;
+
 /*
  * One open of /dev/tether: bound to the opener's mm.
  *
@@ -111,6 +113,8 @@ struct tether_ctx {
 	bool req_closing;
 	/* writes queued requests into their pages, one at a time */
 	struct work_struct req_work;
+	/* the worker's detached read still running, if any; under @lock */
+	struct tether_read *req_read;
 	/* woken when a request completes */
 	wait_queue_head_t req_wq;
 
@@ -161,13 +165,14 @@ struct tether_source;
 /* How a request's data source reads. */
 struct tether_source_ops {
 	/*
-	 * Copy @len bytes from offset @pos of the source into @page at
-	 * @offset. Called in the submitter's context or from a kernel worker
-	 * (no user mm); may sleep. Returns 0 or a negative errno, which
-	 * becomes the request's status.
+	 * Copy @len bytes from offset @pos of the source into the kernel
+	 * buffer @buf, the bytes copied in *@done. Called in the submitter's
+	 * context or from a kernel worker (no user mm); may sleep. Returns 0
+	 * (all copied) or a negative errno, which becomes the request's
+	 * status (-EIO when the source ends early).
 	 */
-	int (*read)(const struct tether_source *src, u64 pos, struct page *page,
-		    unsigned int offset, unsigned int len);
+	int (*read_buf)(const struct tether_source *src, u64 pos, void *buf,
+			size_t len, size_t *done);
 	/* drop what tether_source_get() took (optional); may sleep */
 	void (*put)(struct tether_source *src);
 };
@@ -179,6 +184,8 @@ struct tether_source {
 	u64 size;
 	/* the source's own state (for a file source: its struct file) */
 	void *priv;
+	/* a read may wait without bound (not shmem): read detached if async */
+	bool may_block;
 };
 
 /* One ioctl call in flight: what the dispatcher hands to a handler. */
@@ -241,6 +248,10 @@ void tether_request_module_exit(void);
 
 /* source.c */
 int tether_source_get(struct tether_source *src, u32 type, s32 fd);
+int tether_source_read(const struct tether_source *src, u64 pos,
+		       struct page *page, unsigned int offset, unsigned int len);
+void tether_source_clone(struct tether_source *dst,
+			 const struct tether_source *src);
 void tether_source_put(struct tether_source *src);
 
 /* debugfs.c */

@@ -1569,13 +1569,18 @@ TEST(pinned_limit_counts_requests)
 	munmap(buf, 2 * mb);
 }
 
-/* Held (long-term) requests count against RLIMIT_MEMLOCK; others do not. */
+/*
+ * Every request counts against RLIMIT_MEMLOCK while it holds its pages:
+ * synchronous, asynchronous and held alike (VmPin), and one that would go
+ * over it fails with ENOMEM, nothing pinned.
+ */
 static int memlock_child(void)
 {
 	struct rlimit rl = { 16 * 4096, 16 * 4096 };
 	size_t ps = page_size();
 	const uint32_t hold = TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD;
 	unsigned char *buf = map_anon(64 * ps);
+	long long pins = pins_held();
 	struct tctx t;
 	int32_t st;
 	uint64_t id;
@@ -1585,29 +1590,40 @@ static int memlock_child(void)
 		return 10;
 	if (tsubmit(t.fd, hold, buf, 17 * ps, 0, 0, NULL) != -ENOMEM)
 		return 11;
-	if (tsubmit(t.fd, 0, buf, 32 * ps, 0, 0, NULL))
+	if (tsubmit(t.fd, 0, buf, 17 * ps, 0, 0, NULL) != -ENOMEM)
 		return 12;
-	if (tsubmit(t.fd, TETHER_REQUEST_ASYNC, buf, 32 * ps, 0, 0, &id) ||
-	    twait(t.fd, id, WAIT_MS, &st) || st)
+	if (tsubmit(t.fd, TETHER_REQUEST_ASYNC, buf, 17 * ps, 0, 0, NULL) != -ENOMEM)
 		return 13;
-	if (proc_status_kb("VmPin") != 0)
+	if (pins_held() != pins || proc_status_kb("VmPin") != 0)
 		return 14;
-	if (tsubmit(t.fd, hold, buf, 16 * ps, 0, 0, &id))
+	if (tsubmit(t.fd, 0, buf, 16 * ps, 0, 0, NULL))
 		return 15;
-	if (proc_status_kb("VmPin") != 64)
+	if (tsubmit(t.fd, TETHER_REQUEST_ASYNC, buf, 16 * ps, 0, 0, &id) ||
+	    twait(t.fd, id, WAIT_MS, &st) || st)
 		return 16;
-	if (tsubmit(t.fd, hold, buf + 16 * ps, ps, 0, 0, NULL) != -ENOMEM)
-		return 17;
-	if (tcomplete(t.fd, id, 0) || twait(t.fd, id, WAIT_MS, &st) || st)
-		return 18;
 	if (proc_status_kb("VmPin") != 0)
+		return 17;
+	if (tsubmit(t.fd, hold, buf, 8 * ps, 0, 0, &id))
+		return 18;
+	if (proc_status_kb("VmPin") != 32)
 		return 19;
-	if (pattern_mismatch(buf, 16 * ps, 0) != -1)
+	/* the held one's pages count: 8 more fit, 9 do not, whatever the kind */
+	if (tsubmit(t.fd, 0, buf + 8 * ps, 9 * ps, 0, 0, NULL) != -ENOMEM ||
+	    tsubmit(t.fd, TETHER_REQUEST_ASYNC, buf + 8 * ps, 9 * ps, 0, 0, NULL) != -ENOMEM ||
+	    tsubmit(t.fd, hold, buf + 8 * ps, 9 * ps, 0, 0, NULL) != -ENOMEM)
 		return 20;
+	if (tsubmit(t.fd, 0, buf + 8 * ps, 8 * ps, 8 * ps, 0, NULL))
+		return 21;
+	if (tcomplete(t.fd, id, 0) || twait(t.fd, id, WAIT_MS, &st) || st)
+		return 22;
+	if (proc_status_kb("VmPin") != 0 || pins_held() != pins)
+		return 23;
+	if (pattern_mismatch(buf, 16 * ps, 0) != -1)
+		return 24;
 	return 0;
 }
 
-TEST(held_requests_charge_memlock)
+TEST(every_request_charges_memlock)
 {
 	int status;
 	pid_t pid;

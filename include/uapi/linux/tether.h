@@ -834,16 +834,18 @@ struct tether_section_info {
  * Only the process that submitted a request may complete, cancel or wait
  * for it (EPERM otherwise, also for a process sharing its address space);
  * any thread of that process may. Closing the context cancels every
- * outstanding request, waits for a transfer in progress to stop, and
+ * outstanding request, stops a transfer in progress (at once if it waits
+ * for a source that blocks, such as a FUSE file that never answers: the
+ * read is left to finish on its own, holding no page of the request), and
  * unpins everything; so does the owner's exit (or exec), even while another
- * process still holds the file.
+ * process still holds the file. Cancelling ends such a request at once too.
  *
  * Limits (module parameters, fixed when the context is opened): at most
  * max_requests outstanding requests (ENOSPC), and at most max_request_mb
  * MiB locked by requests at once (ENOMEM). Locked pages count towards the
- * context's max_pinned_bytes too, and held requests, whose pins last as
- * long as userspace decides, towards RLIMIT_MEMLOCK as well (unless the
- * caller has CAP_IPC_LOCK).
+ * context's max_pinned_bytes too, and every request's, synchronous,
+ * asynchronous or held, towards RLIMIT_MEMLOCK as well (unless the caller
+ * has CAP_IPC_LOCK) for as long as they stay locked.
  *
  * The errors are the general ones: EINVAL for an invalid parameter or a
  * zero length, EFAULT for a buffer that is not mapped writable, EALREADY
@@ -880,7 +882,8 @@ enum tether_source_type {
  *	writes the data and completes the request.
  * @TETHER_REQUEST_HOLD: with TETHER_REQUEST_ASYNC only: keep the locked
  *	request until TETHER_IOC_REQUEST_COMPLETE. Its pages are pinned
- *	long-term (FOLL_LONGTERM) and charged to RLIMIT_MEMLOCK.
+ *	long-term (FOLL_LONGTERM); like every request's, they are charged to
+ *	RLIMIT_MEMLOCK.
  */
 enum tether_request_flags {
 	TETHER_REQUEST_ASYNC = 1 << 0,
@@ -928,8 +931,8 @@ enum tether_request_flags {
  *   ...), on every kernel; nothing was written or pinned.
  * - ENOSPC: max_requests requests are outstanding.
  * - ENOMEM: locking the buffer would exceed max_request_mb, the context's
- *   max_pinned_bytes or (TETHER_REQUEST_HOLD, without CAP_IPC_LOCK)
- *   RLIMIT_MEMLOCK, or memory ran out.
+ *   max_pinned_bytes or (without CAP_IPC_LOCK) RLIMIT_MEMLOCK, or memory
+ *   ran out.
  * - EINTR: a fatal signal arrived while locking or (synchronous) writing.
  * - a synchronous request returns the error its source reported (a
  *   section: EIO when its file shrank, or the file system's read error).
