@@ -79,9 +79,11 @@ usr/lib/libtether.so.1.0.0
 usr/lib/pkgconfig/libtether.pc
 usr/lib/udev/rules.d/60-tether.rules
 usr/sbin/tether_info"
-# the man pages: one file or link per exported symbol, tether(4), tether_info(8)
+# the man pages: one file or link per exported symbol and per inline wrapper
+# of tether.h (tether_query() and the like), tether(4), tether_info(8)
 want=$( (echo "$want"
 	sed -n 's|^[[:space:]]*\(tether_[a-z_]*\);$|usr/share/man/man3/\1.3|p' "$top/libprovider/libtether.map"
+	sed -n 's|^static inline [a-z ]*[ *]\(tether_[a-z_]*\)(.*|usr/share/man/man3/\1.3|p' "$top/libprovider/tether.h"
 	echo usr/share/man/man4/tether.4; echo usr/share/man/man8/tether_info.8) | LC_ALL=C sort)
 got=$(files "$d")
 [ "$got" = "$want" ] && [ "$(readlink "$d/usr/lib/libtether.so")" = libtether.so.1 ] &&
