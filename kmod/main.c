@@ -489,9 +489,12 @@ static int __init tether_init(void)
 
 	/* handles are u64 and index the regions xarray */
 	BUILD_BUG_ON(BITS_PER_LONG != 64);
-	ret = tether_request_module_init();
+	ret = tether_section_module_init();
 	if (ret)
 		return ret;
+	ret = tether_request_module_init();
+	if (ret)
+		goto err_sections;
 	tether_debugfs_init();
 	ret = misc_register(&tether_misc);
 	if (ret) {
@@ -503,6 +506,8 @@ static int __init tether_init(void)
 err_debugfs:
 	tether_debugfs_exit();
 	tether_request_module_exit();
+err_sections:
+	tether_section_module_exit();
 	return ret;
 }
 
@@ -511,6 +516,7 @@ static void __exit tether_exit(void)
 	misc_deregister(&tether_misc);
 	tether_debugfs_exit();
 	tether_request_module_exit();
+	tether_section_module_exit();
 }
 
 module_init(tether_init);

@@ -60,10 +60,16 @@
  * cannot be added to a backing memfd between the seal check and the vma
  * being linked.
  *
- * Names live in one table for the module, keyed by (user namespace, name).
- * A section leaves the table under tether_section_names_lock when its last
- * reference goes (kref_put_mutex), so a lookup under that lock only ever
- * sees live sections.
+ * Names live in one resizable hash table for the module (an rhashtable
+ * that grows and shrinks with the number of names), keyed by the pair
+ * (user namespace, name): each namespace sees only its own names, and a
+ * lookup costs the same with ten names or a million. The key is compared
+ * whole: names are NUL-padded to TETHER_SECTION_NAME_MAX, which
+ * tether_section_check_name() enforces for the caller's copy. A section
+ * leaves the table under tether_section_names_lock when its last reference
+ * goes (kref_put_mutex), so a lookup under that lock only ever sees live
+ * sections; the lock also makes the check for a taken name and the insert
+ * one step.
  *
  * Resident pages are counted from the backing file's page cache over the
  * section's range with filemap_get_folios(), which skips swap and shadow
@@ -85,10 +91,10 @@
 #include <linux/mutex.h>
 #include <linux/pagemap.h>
 #include <linux/pagevec.h>
+#include <linux/rhashtable.h>
 #include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
-#include <linux/stringhash.h>
 #include <linux/uaccess.h>
 #include <linux/user_namespace.h>
 
@@ -97,7 +103,12 @@
 #include "tether_private.h"
 
 #define TETHER_SECTION_PROT_ALL (TETHER_SECTION_READ | TETHER_SECTION_WRITE)
-#define TETHER_SECTION_NAMES_BITS 6
+
+/* A section's name: its creator's user namespace and the NUL-padded name. */
+struct tether_section_key {
+	struct user_namespace *user_ns;
+	char name[TETHER_SECTION_NAME_MAX];
+};
 
 /* A section: memory that processes map as views. */
 struct tether_section {
@@ -113,18 +124,24 @@ struct tether_section {
 	u32 backing_kind;
 	/* vmas mapping the section, in every process */
 	atomic_t views;
-	/* in tether_section_names while name[0] */
-	struct hlist_node name_node;
-	/* the creator's user namespace (names are per namespace), held */
-	struct user_namespace *user_ns;
+	/* in tether_section_names while key.name[0] */
+	struct rhash_head name_node;
 	/* the creator's effective uid: who may open the section by name */
 	kuid_t owner;
-	char name[TETHER_SECTION_NAME_MAX];
+	/* the table's key; key.user_ns is held */
+	struct tether_section_key key;
 };
 
-/* Named sections, keyed by (user namespace, name). */
-static DEFINE_HASHTABLE(tether_section_names, TETHER_SECTION_NAMES_BITS);
-/* protects tether_section_names and every section's name_node */
+static const struct rhashtable_params tether_section_names_params = {
+	.key_len = sizeof(struct tether_section_key),
+	.key_offset = offsetof(struct tether_section, key),
+	.head_offset = offsetof(struct tether_section, name_node),
+	.automatic_shrinking = true,
+};
+
+/* Named sections, keyed by struct tether_section_key. */
+static struct rhashtable tether_section_names;
+/* serializes inserts and removals of tether_section_names (lookups too) */
 static DEFINE_MUTEX(tether_section_names_lock);
 
 /*
@@ -158,22 +175,18 @@ static u32 tether_section_access(struct file *filp)
 	       (filp->f_mode & FMODE_WRITE ? TETHER_SECTION_WRITE : 0);
 }
 
-static u32 tether_section_hash(struct user_namespace *ns, const char *name)
-{
-	return full_name_hash(ns, name, strlen(name));
-}
-
 /* Called with tether_section_names_lock held; releases it. */
 static void tether_section_release(struct kref *ref)
 	__releases(&tether_section_names_lock)
 {
 	struct tether_section *sec = container_of(ref, struct tether_section,
 						  ref);
-	if (sec->name[0])
-		hash_del(&sec->name_node);
+	if (sec->key.name[0])
+		rhashtable_remove_fast(&tether_section_names, &sec->name_node,
+				       tether_section_names_params);
 	mutex_unlock(&tether_section_names_lock);
 
-	put_user_ns(sec->user_ns);
+	put_user_ns(sec->key.user_ns);
 	fput(sec->backing);
 	kfree(sec);
 }
@@ -546,7 +559,7 @@ static int tether_section_query(struct file *filp, struct tether_ucmd *ucmd)
 	info->access = tether_section_access(filp);
 	info->backing = sec->backing_kind;
 	info->views = atomic_read(&sec->views);
-	memcpy(info->name, sec->name, sizeof(info->name));
+	memcpy(info->name, sec->key.name, sizeof(info->name));
 	return tether_respond(ucmd, sizeof(*info));
 }
 
@@ -663,18 +676,41 @@ static int tether_section_check_name(const char *name)
 	return 0;
 }
 
-/* Called with tether_section_names_lock held. */
+/*
+ * Called with tether_section_names_lock held. @name has passed
+ * tether_section_check_name(): NUL-padded to TETHER_SECTION_NAME_MAX.
+ */
 static struct tether_section *tether_section_lookup(struct user_namespace *ns,
 						    const char *name)
 {
-	struct tether_section *sec;
+	struct tether_section_key key = { .user_ns = ns };
 
 	lockdep_assert_held(&tether_section_names_lock);
-	hash_for_each_possible(tether_section_names, sec, name_node,
-			       tether_section_hash(ns, name))
-		if (sec->user_ns == ns && !strcmp(sec->name, name))
-			return sec;
-	return NULL;
+	memcpy(key.name, name, sizeof(key.name));
+	return rhashtable_lookup_fast(&tether_section_names, &key,
+				      tether_section_names_params);
+}
+
+/**
+ * tether_section_module_init() - set up the table of section names
+ *
+ * Return: 0, or a negative errno.
+ */
+int tether_section_module_init(void)
+{
+	return rhashtable_init(&tether_section_names,
+			       &tether_section_names_params);
+}
+
+/**
+ * tether_section_module_exit() - free the table of section names
+ *
+ * Every section holds the module through its files, so the table is empty.
+ */
+void tether_section_module_exit(void)
+{
+	WARN_ON(atomic_read(&tether_section_names.nelems));
+	rhashtable_destroy(&tether_section_names);
 }
 
 /* Is @name taken in the caller's user namespace? */
@@ -824,22 +860,28 @@ int tether_section_create(struct tether_ucmd *ucmd)
 	sec->max_prot = cmd->max_prot;
 	sec->backing_kind = kind;
 	atomic_set(&sec->views, 0);
-	INIT_HLIST_NODE(&sec->name_node);
-	sec->user_ns = get_user_ns(current_user_ns());
+	sec->key.user_ns = get_user_ns(current_user_ns());
 	sec->owner = current_euid();
 
 	if (cmd->name[0]) {
 		mutex_lock(&tether_section_names_lock);
-		if (tether_section_lookup(sec->user_ns, cmd->name)) {
-			mutex_unlock(&tether_section_names_lock);
-			/* unnamed yet: the put leaves the table alone */
-			tether_section_put(sec);
-			return -EEXIST;
+		ret = tether_section_lookup(sec->key.user_ns, cmd->name) ?
+		      -EEXIST : 0;
+		if (!ret) {
+			/* NUL-padded, as checked: the whole key is the name */
+			memcpy(sec->key.name, cmd->name, sizeof(sec->key.name));
+			ret = rhashtable_insert_fast(&tether_section_names,
+						     &sec->name_node,
+						     tether_section_names_params);
+			if (ret)
+				memset(sec->key.name, 0, sizeof(sec->key.name));
 		}
-		strscpy(sec->name, cmd->name, sizeof(sec->name));
-		hash_add(tether_section_names, &sec->name_node,
-			 tether_section_hash(sec->user_ns, sec->name));
 		mutex_unlock(&tether_section_names_lock);
+		if (ret) {
+			/* unnamed: the put leaves the table alone */
+			tether_section_put(sec);
+			return ret == -EEXIST ? ret : -ENOMEM;
+		}
 	}
 
 	return tether_section_install_fd(sec, sec->max_prot, ucmd, &cmd->fd,
@@ -877,7 +919,7 @@ int tether_section_open(struct tether_ucmd *ucmd)
 	} else if (cmd->access & ~sec->max_prot) {
 		ret = -EACCES;
 	} else if (!uid_eq(current_euid(), sec->owner) &&
-		   !ns_capable(sec->user_ns, CAP_IPC_OWNER)) {
+		   !ns_capable(sec->key.user_ns, CAP_IPC_OWNER)) {
 		ret = -EACCES;
 	} else {
 		/* in the table, so its count is not zero */

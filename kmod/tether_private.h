@@ -230,6 +230,8 @@ int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma);
 int tether_rearm(struct tether_ucmd *ucmd);
 
 /* section.c */
+int tether_section_module_init(void);
+void tether_section_module_exit(void);
 int tether_section_create(struct tether_ucmd *ucmd);
 int tether_section_open(struct tether_ucmd *ucmd);
 struct file *tether_section_backing(struct file *filp, u64 *length);
