@@ -482,7 +482,8 @@ static int tether_view_fops_fsync(struct file *filp, loff_t start, loff_t end,
 	return vfs_fsync_range(sec->backing, start, end, datasync);
 }
 
-static int tether_view_fops_release(struct inode *inode, struct file *filp)
+/* Both kinds of tether file (descriptor and view) hold one section reference. */
+static int tether_section_fops_release(struct inode *inode, struct file *filp)
 {
 	tether_section_put(filp->private_data);
 	return 0;
@@ -490,7 +491,7 @@ static int tether_view_fops_release(struct inode *inode, struct file *filp)
 
 static const struct file_operations tether_view_fops = {
 	.owner = THIS_MODULE,
-	.release = tether_view_fops_release,
+	.release = tether_section_fops_release,
 	.mmap = tether_view_fops_mmap,
 	.fsync = tether_view_fops_fsync,
 	.llseek = noop_llseek,
@@ -587,12 +588,6 @@ static long tether_section_fops_ioctl(struct file *filp, unsigned int cmd,
 		return ret;
 	ucmd.cmd = &info;
 	return tether_section_query(filp, &ucmd);
-}
-
-static int tether_section_fops_release(struct inode *inode, struct file *filp)
-{
-	tether_section_put(filp->private_data);
-	return 0;
 }
 
 static const struct file_operations tether_section_fops = {
