@@ -14,13 +14,27 @@
  *                    and the receiver sees (and reports) wrong data
  *
  * Usage: tether-rdma-demo [-n MESSAGES] [-d DEVICE]
+ *        tether-rdma-demo -r [-p PORT] [-d DEVICE]
+ *        tether-rdma-demo -s HOST [-p PORT] [-n MESSAGES] [-d DEVICE]
+ *
+ * Alone, both processes run on this host over one device. With -r this host
+ * is only the receiver: it waits on TCP port PORT (default 18515) for one
+ * sender and serves its runs; with -s the sender on another host connects
+ * to it (retrying for two minutes while the receiver starts), and the two
+ * exchange QP numbers, GIDs and the landing buffer's rkey over that TCP
+ * connection, as ibv_rc_pingpong does.
+ *
  * Exit status 0 when the cache and no-cache runs delivered every byte right
- * and the no-invalidation run was caught delivering wrong data.
+ * and the no-invalidation run was caught delivering wrong data (the
+ * sender's); the receiver's is 0 when it served every run to its end.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -51,7 +65,17 @@ struct hello {
 	uint32_t qpn;
 	uint32_t rkey;
 	uint64_t addr;
+	union ibv_gid gid;
 };
+
+/* the sender to a receiver on another host (-s/-r): the next run */
+struct run_hdr {
+	uint32_t magic;
+	uint32_t mode;
+	uint64_t messages;
+};
+
+#define RUN_MAGIC 0x74657468u	/* "teth" */
 
 struct ack {
 	uint32_t seq;
@@ -151,9 +175,10 @@ static int receiver(const char *devname, int sock, uint64_t messages)
 			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	if (!mr)
 		return 1;
-	me = (struct hello) { .qpn = p.qa->qp_num, .rkey = mr->rkey, .addr = (uintptr_t)land };
+	me = (struct hello) { .qpn = p.qa->qp_num, .rkey = mr->rkey, .addr = (uintptr_t)land,
+			      .gid = dev.gid };
 	if (xwrite(sock, &me, sizeof(me)) || xread(sock, &peer, sizeof(peer)) ||
-	    rpair_connect(&p, p.qa, peer.qpn))
+	    rpair_connect_to(&p, p.qa, peer.qpn, &peer.gid))
 		return 1;
 	for (i = 0; i < SLOTS; i++)
 		if (post_recv(p.qa, i))
@@ -290,9 +315,9 @@ static int sender(enum mode mode, const char *devname, int sock, uint64_t messag
 		if (!cache)
 			return -errno;
 	}
-	me = (struct hello) { .qpn = p.qa->qp_num };
+	me = (struct hello) { .qpn = p.qa->qp_num, .gid = dev.gid };
 	if (xwrite(sock, &me, sizeof(me)) || xread(sock, &peer, sizeof(peer)) ||
-	    rpair_connect(&p, p.qa, peer.qpn) || xread(sock, &peer, sizeof(peer)))
+	    rpair_connect_to(&p, p.qa, peer.qpn, &peer.gid) || xread(sock, &peer, sizeof(peer)))
 		return -EIO;
 
 	t0 = last = now();
@@ -384,32 +409,49 @@ static int sender(enum mode mode, const char *devname, int sock, uint64_t messag
 	return 0;
 }
 
-/* One run: fork a receiver, send from this process's child. */
-static int run(enum mode mode, const char *devname, uint64_t messages, struct result *res)
+/*
+ * One run: the sender in a child of this process; the receiver in another
+ * child over a socket pair, or (@peer >= 0, a TCP connection) on another
+ * host, told to start the run first.
+ */
+static int run(enum mode mode, const char *devname, int peer, uint64_t messages,
+	       struct result *res)
 {
-	int sv[2], rp[2], st1, st2;
-	pid_t recv_pid, send_pid;
+	struct run_hdr h = { .magic = RUN_MAGIC, .mode = mode, .messages = messages };
+	int sv[2] = { peer, -1 }, rp[2], st1, st2;
+	pid_t recv_pid = -1, send_pid;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || pipe(rp))
+	if (peer < 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		return -errno;
-	recv_pid = fork();
-	if (recv_pid == 0) {
-		close(sv[0]);
-		_exit(receiver(devname, sv[1], messages));
+	if (peer >= 0 && xwrite(peer, &h, sizeof(h)))
+		return -EIO;
+	if (pipe(rp))
+		return -errno;
+	if (peer < 0) {
+		recv_pid = fork();
+		if (recv_pid == 0) {
+			close(sv[0]);
+			_exit(receiver(devname, sv[1], messages));
+		}
 	}
 	send_pid = fork();
 	if (send_pid == 0) {
-		close(sv[1]);
+		if (sv[1] >= 0)
+			close(sv[1]);
 		res->error = sender(mode, devname, sv[0], messages, res);
 		_exit(xwrite(rp[1], res, sizeof(*res)) ? 1 : 0);
 	}
-	close(sv[0]);
-	close(sv[1]);
+	if (peer < 0) {
+		close(sv[0]);
+		close(sv[1]);
+	}
 	close(rp[1]);
 	if (xread(rp[0], res, sizeof(*res)))
 		res->error = -EIO;
 	close(rp[0]);
 	waitpid(send_pid, &st2, 0);
+	if (recv_pid < 0)
+		return res->error;
 	if (res->error)
 		kill(recv_pid, SIGKILL);
 	waitpid(recv_pid, &st1, 0);
@@ -418,15 +460,106 @@ static int run(enum mode mode, const char *devname, uint64_t messages, struct re
 	return res->error;
 }
 
+static void nodelay(int fd)
+{
+	int one = 1;
+
+	/* the acks are small and the sender waits for them */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* -s HOST: a TCP connection to the receiver, retried for two minutes. */
+static int connect_receiver(const char *host, const char *port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai, *a;
+	double t0 = now();
+	int fd, ret;
+
+	ret = getaddrinfo(host, port, &hints, &ai);
+	if (ret) {
+		fprintf(stderr, "tether-rdma-demo: %s port %s: %s\n", host, port, gai_strerror(ret));
+		return -1;
+	}
+	do {
+		for (a = ai; a; a = a->ai_next) {
+			fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+			if (fd < 0)
+				continue;
+			if (!connect(fd, a->ai_addr, a->ai_addrlen)) {
+				freeaddrinfo(ai);
+				nodelay(fd);
+				return fd;
+			}
+			close(fd);
+		}
+		usleep(500 * 1000);
+	} while (now() - t0 < 120);
+	freeaddrinfo(ai);
+	fprintf(stderr, "tether-rdma-demo: no receiver at %s port %s after 120 s\n", host, port);
+	return -1;
+}
+
+/* -r: wait for one sender and serve its runs until it hangs up. */
+static int serve(const char *devname, const char *port)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+	struct run_hdr h;
+	int lfd, fd, one = 1, runs = 0, st;
+	char *end;
+	long pn = strtol(port, &end, 10);
+	pid_t pid;
+
+	if (*end || pn <= 0 || pn > 65535) {
+		fprintf(stderr, "tether-rdma-demo: -p needs a port number, not '%s'\n", port);
+		return 2;
+	}
+	sa.sin6_port = htons(pn);
+	lfd = socket(AF_INET6, SOCK_STREAM, 0);
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1)) {
+		fprintf(stderr, "tether-rdma-demo: cannot listen on port %s: %s\n", port,
+			strerror(errno));
+		return 1;
+	}
+	printf("receiver: waiting for a sender on port %s\n", port);
+	fflush(stdout);
+	fd = accept(lfd, NULL, NULL);
+	close(lfd);
+	if (fd < 0)
+		return 1;
+	nodelay(fd);
+	while (!xread(fd, &h, sizeof(h))) {
+		if (h.magic != RUN_MAGIC || h.mode >= MODES || !h.messages) {
+			fprintf(stderr, "tether-rdma-demo: the sender speaks another protocol\n");
+			return 1;
+		}
+		pid = fork();
+		if (pid == 0)
+			_exit(receiver(devname, fd, h.messages));
+		if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			fprintf(stderr, "tether-rdma-demo: receiver of the %s run failed\n",
+				mode_name[h.mode]);
+			return 1;
+		}
+		printf("receiver: %s run: %llu messages received, every byte checked\n",
+		       mode_name[h.mode], (unsigned long long)h.messages);
+		fflush(stdout);
+		runs++;
+	}
+	close(fd);
+	printf("receiver: the sender hung up after %d runs\n", runs);
+	return runs ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct result r[MODES];
 	uint64_t messages = 2000;
-	const char *devname = NULL;
-	bool ok = true;
-	int opt, m;
+	const char *devname = NULL, *host = NULL, *port = "18515";
+	bool ok = true, recv_only = false;
+	int opt, m, peer = -1;
 
-	while ((opt = getopt(argc, argv, "n:d:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:d:rs:p:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			messages = strtoull(optarg, NULL, 0);
@@ -434,21 +567,45 @@ int main(int argc, char **argv)
 		case 'd':
 			devname = optarg;
 			break;
+		case 'r':
+			recv_only = true;
+			break;
+		case 's':
+			host = optarg;
+			break;
+		case 'p':
+			port = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-n MESSAGES] [-d DEVICE]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-n MESSAGES] [-d DEVICE]\n"
+				"       %s -r [-p PORT] [-d DEVICE]\n"
+				"       %s -s HOST [-p PORT] [-n MESSAGES] [-d DEVICE]\n",
+				argv[0], argv[0], argv[0]);
 			return 2;
 		}
 	}
+	if (recv_only && host) {
+		fprintf(stderr, "tether-rdma-demo: -r and -s exclude each other\n");
+		return 2;
+	}
+	if (recv_only)
+		return serve(devname, port);
 	if (!messages) {
 		fprintf(stderr, "tether-rdma-demo: -n needs a positive count\n");
 		return 2;
 	}
-	printf("tether RDMA demo: %llu messages per run, 4 KiB to 512 KiB, over %s\n",
-	       (unsigned long long)messages, devname ? devname : "rxe0");
+	if (host) {
+		peer = connect_receiver(host, port);
+		if (peer < 0)
+			return 1;
+	}
+	printf("tether RDMA demo: %llu messages per run, 4 KiB to 512 KiB, over %s%s%s\n",
+	       (unsigned long long)messages, devname ? devname : "rxe0",
+	       host ? " to a receiver on " : "", host ? host : "");
 	printf("buffers: heap malloc/free, large malloc/free (unmapped and remapped at the same\n"
 	       "address), mmap/munmap, realloc growth, long-lived; every byte checked\n\n");
 	for (m = 0; m < MODES; m++) {
-		if (run(m, devname, messages, &r[m])) {
+		if (run(m, devname, peer, messages, &r[m])) {
 			fprintf(stderr, "tether-rdma-demo: %s run failed: %s\n", mode_name[m],
 				strerror(-r[m].error));
 			return 1;

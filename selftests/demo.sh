@@ -3,7 +3,9 @@
 # per run, 100 with TETHER_QUICK=1): every byte right with the coherent cache
 # and without a cache, and the cache without invalidation caught delivering
 # stale data (its own exit status), with the cache's counters showing hits,
-# misses and invalidations.
+# misses and invalidations. On two hosts (scripts/vm --hosts 2, TETHER_HOSTS
+# and TETHER_PEERS set) the same across the segment: host 0 runs the
+# receiver (tether-rdma-demo -r), host 1 the sender (-s), which checks.
 echo "TAP version 13"
 demo=${TETHER_BUILD:?}/demo/tether-rdma-demo
 n=0 failed=0
@@ -23,11 +25,25 @@ fi
 # fewer on the debug kernel (TETHER_QUICK=1), where KASAN makes it slow
 messages=300
 [ "${TETHER_QUICK:-0}" = 1 ] && messages=100
-out=$("$demo" -n "$messages" 2>&1)
+# On two hosts (scripts/vm --hosts 2): host 0 receives, host 1 sends.
+role=
+if [ "${TETHER_HOSTS:-1}" -gt 1 ]; then
+	[ "$TETHER_HOST_INDEX" = 0 ] && role=receiver || role=sender
+fi
+case $role in
+receiver) out=$("$demo" -r 2>&1) ;;
+sender) out=$("$demo" -s "${TETHER_PEERS%% *}" -n "$messages" 2>&1) ;;
+*) out=$("$demo" -n "$messages" 2>&1) ;;
+esac
 status=$?
 sed 's/^/# /' <<<"$out"
 n=$((n + 1))
-if [ "$status" -eq 0 ]; then echo "ok $n exit_status"; else failed=1; echo "not ok $n exit_status # $status"; fi
+if [ "$status" -eq 0 ]; then echo "ok $n ${role:+$role.}exit_status"; else failed=1; echo "not ok $n ${role:+$role.}exit_status # $status"; fi
+if [ "$role" = receiver ]; then
+	check receiver.served_every_run '^receiver: the sender hung up after [1-9][0-9]* runs$'
+	echo "1..$n"
+	exit $failed
+fi
 check every_byte_right '^cache: every byte of every message arrived right$'
 check stale_data_caught '^no invalidation: [1-9][0-9]* of [0-9]+ messages carried stale data'
 # the coherent cache's row: messages, 0 wrong, 0 bytes, hits, misses, invalidations > 0

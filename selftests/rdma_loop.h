@@ -102,8 +102,12 @@ static inline struct ibv_qp *rpair_qp(struct rpair *p)
 	return ibv_create_qp(p->dev->pd, &ia);
 }
 
-/* Take @qp through INIT, RTR and RTS towards the peer QP number @dqpn. */
-static inline int rpair_connect(struct rpair *p, struct ibv_qp *qp, uint32_t dqpn)
+/*
+ * Take @qp through INIT, RTR and RTS towards QP number @dqpn of the port
+ * whose GID is @dgid (this device's own, or another host's).
+ */
+static inline int rpair_connect_to(struct rpair *p, struct ibv_qp *qp, uint32_t dqpn,
+				   const union ibv_gid *dgid)
 {
 	struct ibv_qp_attr a = {
 		.qp_state = IBV_QPS_INIT,
@@ -124,7 +128,7 @@ static inline int rpair_connect(struct rpair *p, struct ibv_qp *qp, uint32_t dqp
 	a.max_dest_rd_atomic = 4;
 	a.min_rnr_timer = 12;
 	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = p->dev->gid;
+	a.ah_attr.grh.dgid = *dgid;
 	a.ah_attr.grh.sgid_index = p->dev->gid_index;
 	a.ah_attr.grh.hop_limit = 1;
 	a.ah_attr.port_num = p->dev->port;
@@ -143,6 +147,12 @@ static inline int rpair_connect(struct rpair *p, struct ibv_qp *qp, uint32_t dqp
 			  IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
 		return -errno;
 	return 0;
+}
+
+/* Take @qp through INIT, RTR and RTS towards QP @dqpn on the same device. */
+static inline int rpair_connect(struct rpair *p, struct ibv_qp *qp, uint32_t dqpn)
+{
+	return rpair_connect_to(p, qp, dqpn, &p->dev->gid);
 }
 
 static inline void rpair_close(struct rpair *p)
