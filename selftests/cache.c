@@ -31,26 +31,6 @@
 #define TARGET_LEN (2UL << 20)
 #define ACC_RW IBV_ACCESS_LOCAL_WRITE
 
-static void fill(void *p, size_t len, uint32_t seed)
-{
-	uint32_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 4; i++)
-		w[i] = seed * 0x9e3779b1u + (uint32_t)i;
-}
-
-static size_t mismatches(const void *p, size_t len, uint32_t seed)
-{
-	const uint32_t *w = p;
-	size_t i, bad = 0;
-
-	for (i = 0; i < len / 4; i++)
-		if (w[i] != seed * 0x9e3779b1u + (uint32_t)i)
-			bad++;
-	return bad * 4;
-}
-
 FIXTURE(cache) {
 	struct rdev dev;
 	struct rpair pair;
@@ -141,7 +121,7 @@ static long xfer(FIXTURE_DATA(cache) *f, void *buf, size_t len)
 	long bad;
 	int ret;
 
-	fill(buf, len, s1);
+	rpattern_fill(buf, len, s1);
 	mr = tether_cache_get(f->cache, buf, len, ACC_RW);
 	if (!mr)
 		return -errno;
@@ -150,12 +130,12 @@ static long xfer(FIXTURE_DATA(cache) *f, void *buf, size_t len)
 			 (uintptr_t)f->target, f->tmr->rkey, len, &wcs);
 	if (ret)
 		goto out;
-	bad = mismatches(f->target, len, s1);
-	fill(f->target, len, s2);
+	bad = rpattern_bad(f->target, len, s1);
+	rpattern_fill(f->target, len, s2);
 	ret = rpair_rdma(&f->pair, IBV_WR_RDMA_READ, buf, mr->lkey,
 			 (uintptr_t)f->target, f->tmr->rkey, len, &wcs);
 	if (!ret)
-		bad += mismatches(buf, len, s2);
+		bad += rpattern_bad(buf, len, s2);
 out:
 	tether_cache_put(f->cache, mr);
 	return ret ? ret : bad;

@@ -15,6 +15,28 @@
 
 #include <infiniband/verbs.h>
 
+/* Fill @p with 32-bit words that depend on @seed and on their place. */
+static inline void rpattern_fill(void *p, size_t len, uint32_t seed)
+{
+	uint32_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 4; i++)
+		w[i] = seed * 0x9e3779b1u + (uint32_t)i;
+}
+
+/* The bytes of @p (in whole words) that differ from rpattern_fill(@seed). */
+static inline size_t rpattern_bad(const void *p, size_t len, uint32_t seed)
+{
+	const uint32_t *w = p;
+	size_t i, bad = 0;
+
+	for (i = 0; i < len / 4; i++)
+		if (w[i] != seed * 0x9e3779b1u + (uint32_t)i)
+			bad++;
+	return bad * 4;
+}
+
 /* A device and protection domain shared by any number of pairs. */
 struct rdev {
 	struct ibv_context *ctx;

@@ -79,25 +79,6 @@ static int sock_xfer(int fd, void *p, size_t n, bool out)
 	return 0;
 }
 
-static void pattern(void *p, size_t len, uint32_t seed)
-{
-	uint32_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 4; i++)
-		w[i] = seed * 0x9e3779b1u + (uint32_t)i;
-}
-
-static size_t not_pattern(const void *p, size_t len, uint32_t seed)
-{
-	const uint32_t *w = p;
-	size_t i, bad = 0;
-
-	for (i = 0; i < len / 4; i++)
-		bad += w[i] != seed * 0x9e3779b1u + (uint32_t)i;
-	return bad * 4;
-}
-
 static size_t not_sentinel(const unsigned char *p, size_t len)
 {
 	size_t i, bad = 0;
@@ -244,7 +225,7 @@ static void churn_send(struct __test_metadata *_metadata, FIXTURE_DATA(remote) *
 	for (seed = 1; seed <= 3; seed++) {
 		if (seed > 1)
 			ASSERT_EQ(0, sock_xfer(self->sock, &st, sizeof(st), false));
-		pattern(local, b.len, seed);
+		rpattern_fill(local, b.len, seed);
 		status = IBV_WC_GENERAL_ERR;
 		rpair_rdma(&self->pair, IBV_WR_RDMA_WRITE, local, mr->lkey, b.addr, b.rkey,
 			   b.len, &status);
@@ -275,7 +256,7 @@ static void churn_receive(struct __test_metadata *_metadata, FIXTURE_DATA(remote
 	/* 1: the registered buffer gets the data */
 	ASSERT_EQ(0, sock_xfer(self->sock, &st, sizeof(st), false));
 	ASSERT_EQ(IBV_WC_SUCCESS, st);
-	ASSERT_EQ(0, not_pattern(buf, len, 1));
+	ASSERT_EQ(0, rpattern_bad(buf, len, 1));
 
 	/* done with it: the entry stays cached; new memory at its address */
 	ASSERT_EQ(0, tether_cache_put(self->cache, mr));
