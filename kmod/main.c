@@ -132,11 +132,11 @@ static int tether_ioctl_get_info(struct tether_ucmd *ucmd)
 	info->abi_version = TETHER_ABI_VERSION;
 	info->features = TETHER_FEATURE_INFO | TETHER_FEATURE_SECURE |
 			 TETHER_FEATURE_SECTION | TETHER_FEATURE_REQUEST;
-	info->ring_entries = ctx->ring_entries;
+	info->ring_entries = ctx->ring.entries;
 	info->max_regions = ctx->max_regions;
 	info->consumer_offset = TETHER_CONSUMER_OFFSET;
 	info->shared_offset = TETHER_SHARED_OFFSET;
-	info->shared_size = ctx->shared_size;
+	info->shared_size = ctx->ring.shared_size;
 	info->max_pinned_bytes = ctx->max_pinned_pages << PAGE_SHIFT;
 	return tether_respond(ucmd, sizeof(*info));
 }
@@ -162,12 +162,12 @@ static int tether_ioctl_get_stats(struct tether_ucmd *ucmd)
 	st->dropped = ev.dropped;
 	st->overflows = ev.overflows;
 	st->kept = ev.kept;
-	st->requests = atomic64_read(&ctx->nr_requests);
-	st->request_pages = atomic64_read(&ctx->req_pages);
-	st->requests_submitted = atomic64_read(&ctx->req_submitted);
-	st->requests_succeeded = atomic64_read(&ctx->req_succeeded);
-	st->requests_failed = atomic64_read(&ctx->req_failed);
-	st->requests_cancelled = atomic64_read(&ctx->req_cancelled);
+	st->requests = atomic64_read(&ctx->reqs.nr);
+	st->request_pages = atomic64_read(&ctx->reqs.pages);
+	st->requests_submitted = atomic64_read(&ctx->reqs.submitted);
+	st->requests_succeeded = atomic64_read(&ctx->reqs.succeeded);
+	st->requests_failed = atomic64_read(&ctx->reqs.failed);
+	st->requests_cancelled = atomic64_read(&ctx->reqs.cancelled);
 	return tether_respond(ucmd, sizeof(*st));
 }
 
@@ -407,7 +407,8 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 		return -ENOMEM;
 	ctx->max_regions = READ_ONCE(max_regions);
 	ctx->max_pinned_pages = (u64)READ_ONCE(max_pinned_mb) << (20 - PAGE_SHIFT);
-	ret = tether_ring_alloc(ctx, READ_ONCE(ring_entries), ctx->max_regions);
+	ret = tether_ring_validity_alloc(ctx, READ_ONCE(ring_entries),
+					 ctx->max_regions);
 	if (ret) {
 		kfree(ctx);
 		return ret;
@@ -418,8 +419,8 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 			     (u64)READ_ONCE(max_request_mb) << (20 - PAGE_SHIFT));
 	spin_lock_init(&ctx->lock);
 	INIT_WORK(&ctx->exit_work, tether_exit_work);
-	mutex_init(&ctx->read_mutex);
-	init_waitqueue_head(&ctx->wq);
+	mutex_init(&ctx->ring.read_mutex);
+	init_waitqueue_head(&ctx->ring.wq);
 	ctx->owner_pid = task_tgid_vnr(current);
 	get_task_comm(ctx->owner_comm, current);
 	ctx->mm = current->mm;
@@ -427,7 +428,7 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	/* takes its own mmgrab(), dropped by mmu_notifier_unregister() */
 	ret = mmu_notifier_register(&ctx->mn, ctx->mm);
 	if (ret) {
-		tether_ring_free(ctx);
+		tether_ring_validity_free(ctx);
 		kfree(ctx);
 		return ret;
 	}
@@ -459,7 +460,7 @@ static int tether_fops_close(struct inode *inode, struct file *filp)
 	tether_unsecure_all(ctx);
 	xa_destroy(&ctx->regions);
 	ida_destroy(&ctx->slots);
-	tether_ring_free(ctx);
+	tether_ring_validity_free(ctx);
 	mmdrop(ctx->mm);
 	kfree(ctx);
 	return 0;

@@ -142,7 +142,7 @@ static bool tether_invalidate(struct mmu_interval_notifier *mni,
 			 * the word publishes nothing but itself, and the mapping
 			 * changes only after this notifier returns.
 			 */
-			WRITE_ONCE(ctx->validity[r->slot], 0);
+			WRITE_ONCE(ctx->ring.validity[r->slot], 0);
 			ctx->ev.invalidated++;
 			ctx->ev.by_reason[reason]++;
 			ev = (struct tether_event) {
@@ -161,7 +161,7 @@ static bool tether_invalidate(struct mmu_interval_notifier *mni,
 	}
 	spin_unlock(&ctx->lock);
 	if (posted)
-		wake_up_interruptible_poll(&ctx->wq, EPOLLIN | EPOLLRDNORM);
+		wake_up_interruptible_poll(&ctx->ring.wq, EPOLLIN | EPOLLRDNORM);
 	return true;
 }
 
@@ -424,7 +424,7 @@ static void tether_region_free(struct tether_region *r)
 	struct tether_ctx *ctx = r->ctx;
 	unsigned long npages = (r->end - r->start) >> PAGE_SHIFT;
 
-	WRITE_ONCE(ctx->validity[r->slot], 0);
+	WRITE_ONCE(ctx->ring.validity[r->slot], 0);
 	tether_unpin(r);
 	if (r->pages) {
 		kvfree(r->pages);
@@ -464,7 +464,7 @@ static int tether_region_activate(struct tether_region *r)
 		spin_lock(&ctx->lock);
 		if (!mmu_interval_read_retry(&r->notifier, seq)) {
 			r->state = TETHER_REGION_ACTIVE;
-			WRITE_ONCE(ctx->validity[r->slot], r->generation);
+			WRITE_ONCE(ctx->ring.validity[r->slot], r->generation);
 			spin_unlock(&ctx->lock);
 			return 0;
 		}
