@@ -30,32 +30,78 @@
 /* generous: the debug kernel is slow */
 #define WAIT_MS 20000
 
+/* the fixture's data and set-up, shared by req and req_mode */
+#define REQ_FIXTURE_DATA \
+	struct tctx t;   \
+	size_t ps;       \
+	size_t len;      \
+	unsigned char *buf
+
+#define REQ_FIXTURE_SETUP()                                                \
+	do {                                                               \
+		self->t.fd = -1;                                           \
+		tctx_open_or_skip(_metadata, &self->t);                    \
+		if (!(self->t.info.features & TETHER_FEATURE_REQUEST))     \
+			SKIP(return, "no TETHER_FEATURE_REQUEST");         \
+		self->ps = page_size();                                    \
+		self->len = BUF_PAGES * self->ps;                          \
+		self->buf = map_anon(self->len + self->ps);                \
+		ASSERT_NE(MAP_FAILED, self->buf);                          \
+		ASSERT_EQ(0, mprotect(self->buf + self->len, self->ps,     \
+				      PROT_NONE));                         \
+		memset(self->buf, SENTINEL, self->len);                    \
+	} while (0)
+
+#define REQ_FIXTURE_TEARDOWN()                                             \
+	do {                                                               \
+		tctx_close(&self->t);                                      \
+		if (self->buf && self->buf != MAP_FAILED)                  \
+			munmap(self->buf, self->len + self->ps);           \
+	} while (0)
+
 FIXTURE(req) {
-	struct tctx t;
-	size_t ps;
-	size_t len;
-	unsigned char *buf;
+	REQ_FIXTURE_DATA;
 };
 
 FIXTURE_SETUP(req)
 {
-	self->t.fd = -1;
-	tctx_open_or_skip(_metadata, &self->t);
-	if (!(self->t.info.features & TETHER_FEATURE_REQUEST))
-		SKIP(return, "no TETHER_FEATURE_REQUEST");
-	self->ps = page_size();
-	self->len = BUF_PAGES * self->ps;
-	self->buf = map_anon(self->len + self->ps);
-	ASSERT_NE(MAP_FAILED, self->buf);
-	ASSERT_EQ(0, mprotect(self->buf + self->len, self->ps, PROT_NONE));
-	memset(self->buf, SENTINEL, self->len);
+	REQ_FIXTURE_SETUP();
 }
 
 FIXTURE_TEARDOWN(req)
 {
-	tctx_close(&self->t);
-	if (self->buf && self->buf != MAP_FAILED)
-		munmap(self->buf, self->len + self->ps);
+	REQ_FIXTURE_TEARDOWN();
+}
+
+/* The same, once for each way to submit: each is its own test case. */
+FIXTURE(req_mode) {
+	REQ_FIXTURE_DATA;
+};
+
+FIXTURE_VARIANT(req_mode) {
+	uint32_t flags;
+};
+
+FIXTURE_VARIANT_ADD(req_mode, sync) {
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(req_mode, async) {
+	.flags = TETHER_REQUEST_ASYNC,
+};
+
+FIXTURE_VARIANT_ADD(req_mode, held) {
+	.flags = TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+};
+
+FIXTURE_SETUP(req_mode)
+{
+	REQ_FIXTURE_SETUP();
+}
+
+FIXTURE_TEARDOWN(req_mode)
+{
+	REQ_FIXTURE_TEARDOWN();
 }
 
 /* Submit a read from any source; 0 or -errno, the id in *id. */
@@ -377,26 +423,25 @@ TEST_F(req, zero_length_einval)
 	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
 }
 
-/* Every way to submit: none must write a byte or keep a pin on EFAULT. */
+/* Every way to submit, for the fail-nth test's loop. */
 static const uint32_t submit_modes[] = {
 	0, TETHER_REQUEST_ASYNC, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
 };
 
-TEST_F(req, guard_page_one_byte_too_long_efault)
+/* None of the ways to submit may write a byte or keep a pin on EFAULT. */
+TEST_F(req_mode, guard_page_one_byte_too_long_efault)
 {
+	uint32_t mode = variant->flags;
 	long long held = pins_held();
 	struct tether_stats st;
-	size_t m;
 
-	for (m = 0; m < 3; m++) {
-		/* the whole buffer and one byte of the PROT_NONE page after it */
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], self->buf,
-					   self->len + 1, 0, 0, NULL)) TH_LOG("mode %zu", m);
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m],
-					   self->buf + self->len - 1, 2, 0, 0, NULL));
-		ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
-		ASSERT_EQ(held, pins_held());
-	}
+	/* the whole buffer and one byte of the PROT_NONE page after it */
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf, self->len + 1,
+				   0, 0, NULL));
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf + self->len - 1,
+				   2, 0, 0, NULL));
+	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
+	ASSERT_EQ(held, pins_held());
 	ASSERT_EQ(0, tstats(&self->t, &st));
 	ASSERT_EQ(0, st.requests);
 	ASSERT_EQ(0, st.request_pages);
@@ -408,22 +453,20 @@ TEST_F(req, guard_page_one_byte_too_long_efault)
 	ASSERT_EQ(-1, pattern_mismatch(self->buf, self->len, 0));
 }
 
-TEST_F(req, read_only_mapping_efault)
+TEST_F(req_mode, read_only_mapping_efault)
 {
+	uint32_t mode = variant->flags;
 	long long held = pins_held();
 	size_t ps = self->ps;
 	unsigned char *ro;
-	size_t m;
 	int mfd;
 
 	/* the second half is read-only: the writable first half stays untouched */
 	ASSERT_EQ(0, mprotect(self->buf + 8 * ps, 8 * ps, PROT_READ));
-	for (m = 0; m < 3; m++) {
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], self->buf,
-					   self->len, 0, 0, NULL));
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m],
-					   self->buf + 9 * ps + 3, 10, 0, 0, NULL));
-	}
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf, self->len,
+				   0, 0, NULL));
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf + 9 * ps + 3,
+				   10, 0, 0, NULL));
 	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
 
 	/* a read-only shared mapping of a file */
@@ -432,30 +475,27 @@ TEST_F(req, read_only_mapping_efault)
 	ASSERT_EQ(0, ftruncate(mfd, 4 * ps));
 	ro = mmap(NULL, 4 * ps, PROT_READ, MAP_SHARED, mfd, 0);
 	ASSERT_NE(MAP_FAILED, ro);
-	for (m = 0; m < 3; m++)
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], ro, 4 * ps, 0, 0, NULL));
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, ro, 4 * ps, 0, 0, NULL));
 	ASSERT_EQ(-1, filled_mismatch(ro, 4 * ps, 0));
 	munmap(ro, 4 * ps);
 	close(mfd);
 	ASSERT_EQ(held, pins_held());
 }
 
-TEST_F(req, unmapped_buffer_efault)
+TEST_F(req_mode, unmapped_buffer_efault)
 {
+	uint32_t mode = variant->flags;
 	long long held = pins_held();
 	size_t ps = self->ps;
-	size_t m;
 
 	/* a hole in the middle */
 	ASSERT_EQ(0, munmap(self->buf + 8 * ps, ps));
-	for (m = 0; m < 3; m++) {
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], self->buf,
-					   self->len, 0, 0, NULL));
-		/* nothing at all mapped there, kernel addresses */
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], (void *)ps, 10, 0, 0, NULL));
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m],
-					   (void *)0xffff888000000000ull, 10, 0, 0, NULL));
-	}
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf, self->len,
+				   0, 0, NULL));
+	/* nothing at all mapped there, kernel addresses */
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, (void *)ps, 10, 0, 0, NULL));
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode,
+				   (void *)0xffff888000000000ull, 10, 0, 0, NULL));
 	ASSERT_EQ(-1, filled_mismatch(self->buf, 8 * ps, SENTINEL));
 	ASSERT_EQ(-1, filled_mismatch(self->buf + 9 * ps, 7 * ps, SENTINEL));
 	ASSERT_EQ(held, pins_held());

@@ -21,13 +21,13 @@
 
 #define PAGES 16
 
-FIXTURE(sec) {
+FIXTURE(secured) {
 	struct tctx t;
 	char *buf;
 	size_t len;
 };
 
-FIXTURE_SETUP(sec)
+FIXTURE_SETUP(secured)
 {
 	self->t.fd = -1;
 	tctx_open_or_skip(_metadata, &self->t);
@@ -36,14 +36,14 @@ FIXTURE_SETUP(sec)
 	ASSERT_NE(MAP_FAILED, self->buf);
 }
 
-FIXTURE_TEARDOWN(sec)
+FIXTURE_TEARDOWN(secured)
 {
 	tctx_close(&self->t);
 	if (self->buf && self->buf != MAP_FAILED)
 		munmap(self->buf, self->len);
 }
 
-TEST_F(sec, info_reports_secure)
+TEST_F(secured, info_reports_secure)
 {
 	ASSERT_TRUE(self->t.info.features & TETHER_FEATURE_SECURE);
 	ASSERT_LE(64, self->t.info.ring_entries);
@@ -55,7 +55,7 @@ TEST_F(sec, info_reports_secure)
 	ASSERT_EQ(0, self->t.hdr->producer);
 }
 
-TEST_F(sec, secure_release)
+TEST_F(secured, secure_release)
 {
 	struct tether_cmd_secure s;
 	struct tether_stats st;
@@ -78,7 +78,7 @@ TEST_F(sec, secure_release)
 	ASSERT_NO_EVENT(&self->t);
 }
 
-TEST_F(sec, validation_einval)
+TEST_F(secured, validation_einval)
 {
 	struct tether_cmd_secure s;
 
@@ -96,7 +96,7 @@ TEST_F(sec, validation_einval)
 	ASSERT_IOCTL_ERR(EINVAL, self->t.fd, TETHER_IOC_SECURE, &s);
 }
 
-TEST_F(sec, validation_efault)
+TEST_F(secured, validation_efault)
 {
 	struct tether_cmd_secure s;
 	size_t ps = page_size();
@@ -200,7 +200,7 @@ TEST(partial_pin_unwinds)
  * /proc/kpageflags) stays clear until the release sets it. A read-only pin
  * leaves it clear; closing the context dirties like a release.
  */
-TEST_F(sec, release_dirties_write_pins)
+TEST_F(secured, release_dirties_write_pins)
 {
 	size_t ps = page_size();
 	struct tether_cmd_secure w, r, c;
@@ -229,7 +229,7 @@ TEST_F(sec, release_dirties_write_pins)
 	ASSERT_NO_EVENT(&self->t);
 }
 
-TEST_F(sec, handles_never_reused)
+TEST_F(secured, handles_never_reused)
 {
 	struct tether_cmd_secure s;
 	uint64_t last = 0;
@@ -248,7 +248,7 @@ TEST_F(sec, handles_never_reused)
 	ASSERT_EQ(-ENOENT, trelease(&self->t, UINT64_MAX));
 }
 
-TEST_F(sec, generations_differ_on_slot_reuse)
+TEST_F(secured, generations_differ_on_slot_reuse)
 {
 	struct tether_cmd_secure a, b;
 
@@ -261,7 +261,7 @@ TEST_F(sec, generations_differ_on_slot_reuse)
 	ASSERT_TRUE(tvalid(&self->t, &b));
 }
 
-TEST_F(sec, handle_of_other_context)
+TEST_F(secured, handle_of_other_context)
 {
 	struct tctx other;
 	struct tether_cmd_secure s;
@@ -273,7 +273,7 @@ TEST_F(sec, handle_of_other_context)
 	tctx_close(&other);
 }
 
-TEST_F(sec, pin_counts_in_kernel_views)
+TEST_F(secured, pin_counts_in_kernel_views)
 {
 	struct tether_cmd_secure s;
 	struct tether_stats st;
@@ -293,7 +293,7 @@ TEST_F(sec, pin_counts_in_kernel_views)
 	ASSERT_EQ(0, st.pinned_pages);
 }
 
-TEST_F(sec, release_batch)
+TEST_F(secured, release_batch)
 {
 	struct tether_cmd_release_batch b = { .size = sizeof(b) };
 	struct tether_cmd_secure s[8];
@@ -490,7 +490,7 @@ static bool same_counts(const struct tether_stats *a, const struct tether_stats 
 	       a->dropped == b->dropped && a->overflows == b->overflows;
 }
 
-TEST_F(sec, eperm_in_forked_child)
+TEST_F(secured, eperm_in_forked_child)
 {
 	size_t ps = page_size();
 	struct tether_cmd_secure s, gone;
@@ -525,7 +525,7 @@ TEST_F(sec, eperm_in_forked_child)
 	ASSERT_NO_EVENT(&self->t);
 }
 
-TEST_F(sec, eperm_over_scm_rights)
+TEST_F(secured, eperm_over_scm_rights)
 {
 	size_t ps = page_size();
 	struct tether_cmd_secure s, gone;
@@ -958,7 +958,7 @@ static void *unseen_releaser(void *arg)
 	return NULL;
 }
 
-TEST_F(sec, unwritable_reply_never_publishes_the_handle)
+TEST_F(secured, unwritable_reply_never_publishes_the_handle)
 {
 	struct unseen_race u = { .t = &self->t };
 	struct tether_stats st0, st;
@@ -1021,7 +1021,7 @@ static bool tail_zero(const unsigned char *bytes, size_t from)
 	return true;
 }
 
-TEST_F(sec, larger_structs_with_zero_tail)
+TEST_F(secured, larger_structs_with_zero_tail)
 {
 	WITH_TAIL(struct tether_info) info = { 0 };
 	WITH_TAIL(struct tether_cmd_secure) sec = { 0 };
