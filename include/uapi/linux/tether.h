@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
  * tether: secure ranges of a process's address space and learn when the
- * mappings under them change. The ABI of /dev/tether.
+ * mappings under them change. The ABI of /dev/tether; the rules of each
+ * call and how the parts work together are in Documentation/tether.rst.
  */
 #ifndef _UAPI_LINUX_TETHER_H
 #define _UAPI_LINUX_TETHER_H
