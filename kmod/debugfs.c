@@ -6,7 +6,7 @@
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 /* every open context, for the debugfs view */
 LIST_HEAD(tether_ctx_list);
@@ -34,8 +34,8 @@ static int tether_contexts_show(struct seq_file *m, void *unused)
 			   atomic64_read(&ctx->released),
 			   ev.invalidated, ev.events, ev.dropped, ev.overflows,
 			   ev.kept, atomic64_read(&ctx->retries),
-			   atomic64_read(&ctx->nr_requests),
-			   atomic64_read(&ctx->req_pages),
+			   atomic64_read(&ctx->reqs.nr),
+			   atomic64_read(&ctx->reqs.pages),
 			   ev.by_reason[TETHER_REASON_UNMAP],
 			   ev.by_reason[TETHER_REASON_CLEAR],
 			   ev.by_reason[TETHER_REASON_PROTECTION],

@@ -52,7 +52,7 @@
  * DOC: Request life
  *
  * An asynchronous request is HELD (TETHER_REQUEST_HOLD) or QUEUED on
- * ctx->req_queue; TETHER_IOC_REQUEST_COMPLETE moves a HELD one to QUEUED
+ * ctx->reqs.queue; TETHER_IOC_REQUEST_COMPLETE moves a HELD one to QUEUED
  * (status 0) or ends it (an error). The per-context worker takes QUEUED
  * requests in order, makes them RUNNING, writes them and completes them.
  * Cancelling a HELD or QUEUED request ends it at once; cancelling a RUNNING
@@ -62,7 +62,7 @@
  * a page's copy, whatever its source does. Ending a request (ENDING, or
  * RUNNING in the worker) releases its pages first, then makes it DONE,
  * queues its event and wakes waiters: a DONE request holds no pages.
- * TETHER_IOC_REQUEST_WAIT removes a DONE request from ctx->requests and
+ * TETHER_IOC_REQUEST_WAIT removes a DONE request from ctx->reqs.table and
  * frees it. Every state change happens under ctx->lock; whoever moves a
  * request out of HELD/QUEUED/RUNNING is the only one that touches its pages,
  * and only a DONE request is ever freed before the file is closed.
@@ -80,7 +80,7 @@
  * work item on tether_read_wq that reads into its own kernel buffer, with
  * the submitter's credentials and its own hold on the source, and that
  * pins, charges and references nothing of the request or of the context.
- * The worker waits for it (ctx->req_read) in TASK_IDLE until it finishes,
+ * The worker waits for it (ctx->reqs.read) in TASK_IDLE until it finishes,
  * the request is cancelled or the file is closing, and only then copies
  * the buffer into the pinned pages, checking ->cancel before each page.
  *
@@ -103,7 +103,7 @@
  * DOC: Closing
  *
  * When the file is closed no ioctl can run any more. tether_requests_close()
- * sets ctx->req_closing and empties the queue under ctx->lock, so the worker
+ * sets ctx->reqs.closing and empties the queue under ctx->lock, so the worker
  * starts nothing new and stops the request it is writing at its next page
  * (completing it with -ECANCELED), or at once if it waits for a detached
  * read; cancel_work_sync() then waits for it, which never takes longer than
@@ -125,7 +125,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 /* runs the transfers of asynchronous requests, for every context */
 static struct workqueue_struct *tether_req_wq;
@@ -190,7 +190,7 @@ struct tether_request {
 	bool longterm;
 	/* something may have been written: unpin dirty */
 	bool written;
-	/* on ctx->req_queue while QUEUED; under ctx->lock */
+	/* on ctx->reqs.queue while QUEUED; under ctx->lock */
 	struct list_head node;
 	/* under ctx->lock */
 	enum tether_req_state state;
@@ -209,7 +209,7 @@ static void tether_request_unpin(struct tether_request *req)
 }
 
 /* Unpin the buffer and give back its charges. May sleep. */
-static void tether_request_release_pages(struct tether_request *req)
+static void tether_request_drop_pages(struct tether_request *req)
 {
 	struct tether_ctx *ctx = req->ctx;
 
@@ -218,7 +218,7 @@ static void tether_request_release_pages(struct tether_request *req)
 	req->pages = NULL;
 	if (req->charged) {
 		tether_uncharge(ctx, req->npages, true);
-		atomic64_sub(req->npages, &ctx->req_pages);
+		atomic64_sub(req->npages, &ctx->reqs.pages);
 		req->charged = false;
 	}
 }
@@ -228,13 +228,13 @@ static void tether_request_free(struct tether_request *req)
 {
 	struct tether_ctx *ctx = req->ctx;
 
-	tether_request_release_pages(req);
+	tether_request_drop_pages(req);
 	tether_source_put(&req->src);
 	put_pid(req->owner);
 	if (req->cred)
 		put_cred(req->cred);
 	kfree(req);
-	atomic64_dec(&ctx->nr_requests);
+	atomic64_dec(&ctx->reqs.nr);
 }
 
 /* Charge the buffer's pages to the request limit and the pin limits. */
@@ -248,12 +248,12 @@ static int tether_request_charge(struct tether_request *req)
 	 * fit fails without reserving anything that would make a concurrent
 	 * request that fits fail.
 	 */
-	if (req->npages > ctx->max_req_pages)
+	if (req->npages > ctx->reqs.max_pages)
 		return -ENOMEM;
 	ret = tether_charge(ctx, req->npages, true);
 	if (ret)
 		return ret;
-	if (!tether_add_within(&ctx->req_pages, req->npages, ctx->max_req_pages)) {
+	if (!tether_add_within(&ctx->reqs.pages, req->npages, ctx->reqs.max_pages)) {
 		tether_uncharge(ctx, req->npages, true);
 		return -ENOMEM;
 	}
@@ -291,7 +291,7 @@ static int tether_request_stopped(struct tether_request *req, bool sync)
 {
 	if (sync)
 		return fatal_signal_pending(current) ? -EINTR : 0;
-	if (READ_ONCE(req->cancel) || READ_ONCE(req->ctx->req_closing))
+	if (READ_ONCE(req->cancel) || READ_ONCE(req->ctx->reqs.closing))
 		return -ECANCELED;
 	return 0;
 }
@@ -386,7 +386,7 @@ static struct tether_read *tether_read_start(struct tether_request *req,
 	__module_get(THIS_MODULE);
 
 	spin_lock(&ctx->lock);
-	ctx->req_read = rd;
+	ctx->reqs.read = rd;
 	spin_unlock(&ctx->lock);
 	queue_work(tether_read_wq, &rd->work);
 	return rd;
@@ -400,16 +400,16 @@ static struct tether_read *tether_read_start(struct tether_request *req,
 static struct tether_read *tether_read_wait(struct tether_ctx *ctx,
 					    struct tether_request *req)
 {
-	struct tether_read *rd = ctx->req_read;
+	struct tether_read *rd = ctx->reqs.read;
 
 	wait_event_idle(rd->wq, tether_read_finished(rd) ||
-			READ_ONCE(ctx->req_closing) ||
+			READ_ONCE(ctx->reqs.closing) ||
 			(req && READ_ONCE(req->cancel)));
 	if (tether_read_finished(rd))
 		return rd;
-	if (READ_ONCE(ctx->req_closing)) {
+	if (READ_ONCE(ctx->reqs.closing)) {
 		spin_lock(&ctx->lock);
-		ctx->req_read = NULL;
+		ctx->reqs.read = NULL;
 		spin_unlock(&ctx->lock);
 		tether_read_put(rd);
 	}
@@ -420,7 +420,7 @@ static struct tether_read *tether_read_wait(struct tether_ctx *ctx,
 static void tether_read_done(struct tether_ctx *ctx, struct tether_read *rd)
 {
 	spin_lock(&ctx->lock);
-	ctx->req_read = NULL;
+	ctx->reqs.read = NULL;
 	spin_unlock(&ctx->lock);
 	tether_read_put(rd);
 }
@@ -429,8 +429,8 @@ static void tether_read_done(struct tether_ctx *ctx, struct tether_read *rd)
 static void tether_read_kick(struct tether_ctx *ctx)
 {
 	lockdep_assert_held(&ctx->lock);
-	if (ctx->req_read)
-		wake_up(&ctx->req_read->wq);
+	if (ctx->reqs.read)
+		wake_up(&ctx->reqs.read->wq);
 }
 
 /* Copy @len bytes of @buf into the pinned pages at byte @at of the buffer. */
@@ -458,7 +458,7 @@ static int tether_request_copy(struct tether_request *req, size_t at,
 /*
  * Fill an asynchronous request from a source that may block, through
  * detached reads (see "Blocking sources"). A cancel or close during a read
- * returns -ECANCELED at once; the reader then stays ctx->req_read (cancel)
+ * returns -ECANCELED at once; the reader then stays ctx->reqs.read (cancel)
  * or is abandoned (close).
  */
 static int tether_request_fill_detached(struct tether_request *req)
@@ -509,15 +509,15 @@ static int tether_request_fill_async(struct tether_request *req)
 static void tether_request_count(struct tether_ctx *ctx, int status)
 {
 	if (!status)
-		atomic64_inc(&ctx->req_succeeded);
+		atomic64_inc(&ctx->reqs.succeeded);
 	else if (status == -ECANCELED)
-		atomic64_inc(&ctx->req_cancelled);
+		atomic64_inc(&ctx->reqs.cancelled);
 	else
-		atomic64_inc(&ctx->req_failed);
+		atomic64_inc(&ctx->reqs.failed);
 }
 
 /*
- * Complete an asynchronous request: release its pages, then make it DONE,
+ * Complete an asynchronous request: drop its pages, then make it DONE,
  * queue its event and wake whoever waits. The caller moved it to ENDING, or
  * is the worker that made it RUNNING, so no one else touches it until it is
  * DONE; after that it may be freed at any time. May sleep.
@@ -527,7 +527,7 @@ static void tether_request_end(struct tether_request *req, int status)
 	struct tether_ctx *ctx = req->ctx;
 	struct tether_event ev;
 
-	tether_request_release_pages(req);
+	tether_request_drop_pages(req);
 
 	spin_lock(&ctx->lock);
 	if (req->cancel)
@@ -546,19 +546,19 @@ static void tether_request_end(struct tether_request *req, int status)
 	spin_unlock(&ctx->lock);
 	/* @req may be gone now */
 	tether_request_count(ctx, status);
-	wake_up_all(&ctx->req_wq);
-	wake_up_interruptible_poll(&ctx->wq, EPOLLIN | EPOLLRDNORM);
+	wake_up_all(&ctx->reqs.wq);
+	wake_up_interruptible_poll(&ctx->ring.wq, EPOLLIN | EPOLLRDNORM);
 }
 
 /* The worker: write and complete the queued requests, oldest first. */
 static void tether_request_work(struct work_struct *work)
 {
-	struct tether_ctx *ctx = container_of(work, struct tether_ctx, req_work);
+	struct tether_ctx *ctx = container_of(work, struct tether_ctx, reqs.work);
 	struct tether_request *req;
 
 	for (;;) {
 		/* a cancelled request's reader: the next one waits for it */
-		if (ctx->req_read) {
+		if (ctx->reqs.read) {
 			struct tether_read *rd = tether_read_wait(ctx, NULL);
 
 			if (!rd)
@@ -566,7 +566,7 @@ static void tether_request_work(struct work_struct *work)
 			tether_read_done(ctx, rd);
 		}
 		spin_lock(&ctx->lock);
-		req = list_first_entry_or_null(&ctx->req_queue,
+		req = list_first_entry_or_null(&ctx->reqs.queue,
 					       struct tether_request, node);
 		if (req) {
 			list_del_init(&req->node);
@@ -587,22 +587,22 @@ static void tether_request_publish(struct tether_request *req, bool hold)
 
 	/* the slot is reserved: the store under the spinlock cannot allocate */
 	spin_lock(&ctx->lock);
-	xa_store(&ctx->requests, req->id, req, GFP_NOWAIT);
+	xa_store(&ctx->reqs.table, req->id, req, GFP_NOWAIT);
 	if (hold) {
 		req->state = TETHER_REQ_HELD;
 	} else {
 		req->state = TETHER_REQ_QUEUED;
-		list_add_tail(&req->node, &ctx->req_queue);
+		list_add_tail(&req->node, &ctx->reqs.queue);
 	}
 	spin_unlock(&ctx->lock);
 	/* @req may be completed and collected by now: do not touch it */
 	if (!hold)
-		queue_work(tether_req_wq, &ctx->req_work);
+		queue_work(tether_req_wq, &ctx->reqs.work);
 }
 
-int tether_request_submit(struct tether_ucmd *ucmd)
+int tether_ioctl_request_submit(struct tether_ucmd *ucmd)
 {
-	struct tether_request_submit *cmd = ucmd->cmd;
+	struct tether_cmd_request_submit *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
 	bool async = cmd->flags & TETHER_REQUEST_ASYNC;
 	bool hold = cmd->flags & TETHER_REQUEST_HOLD;
@@ -632,7 +632,7 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 		goto err_src;
 
 	ret = -ENOSPC;
-	if (atomic64_inc_return(&ctx->nr_requests) > ctx->max_requests)
+	if (atomic64_inc_return(&ctx->reqs.nr) > ctx->reqs.max)
 		goto err_count;
 	ret = -ENOMEM;
 	req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
@@ -666,7 +666,7 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 	if (ret)
 		goto err_free;
 
-	req->id = atomic64_inc_return(&ctx->last_req_id);
+	req->id = atomic64_inc_return(&ctx->reqs.last_id);
 	cmd->id = req->id;
 
 	if (!async) {
@@ -677,9 +677,9 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 		ret = tether_respond(ucmd, sizeof(*cmd));
 		if (ret)
 			goto err_free;
-		atomic64_inc(&ctx->req_submitted);
+		atomic64_inc(&ctx->reqs.submitted);
 		ret = tether_request_fill(req, true);
-		tether_request_release_pages(req);
+		tether_request_drop_pages(req);
 		tether_request_count(ctx, ret);
 		tether_request_free(req);
 		return ret;
@@ -692,15 +692,15 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 	 * the caller, who must learn it before anyone can complete the
 	 * request.
 	 */
-	ret = xa_reserve(&ctx->requests, req->id, GFP_KERNEL_ACCOUNT);
+	ret = xa_reserve(&ctx->reqs.table, req->id, GFP_KERNEL_ACCOUNT);
 	if (ret)
 		goto err_free;
 	ret = tether_respond(ucmd, sizeof(*cmd));
 	if (ret) {
-		xa_release(&ctx->requests, req->id);
+		xa_release(&ctx->reqs.table, req->id);
 		goto err_free;
 	}
-	atomic64_inc(&ctx->req_submitted);
+	atomic64_inc(&ctx->reqs.submitted);
 	tether_request_publish(req, hold);
 	return 0;
 
@@ -709,7 +709,7 @@ err_free:
 	return ret;
 
 err_count:
-	atomic64_dec(&ctx->nr_requests);
+	atomic64_dec(&ctx->reqs.nr);
 err_src:
 	tether_source_put(&src);
 	return ret;
@@ -725,9 +725,9 @@ static struct tether_request *tether_request_find(struct tether_ctx *ctx, u64 id
 	struct tether_request *req;
 
 	lockdep_assert_held(&ctx->lock);
-	if (!id || id > (u64)atomic64_read(&ctx->last_req_id))
+	if (!id || id > (u64)atomic64_read(&ctx->reqs.last_id))
 		return ERR_PTR(-ENOENT);
-	req = xa_load(&ctx->requests, id);
+	req = xa_load(&ctx->reqs.table, id);
 	if (!req)
 		return ERR_PTR(-EALREADY);
 	if (req->owner != task_tgid(current))
@@ -735,9 +735,9 @@ static struct tether_request *tether_request_find(struct tether_ctx *ctx, u64 id
 	return req;
 }
 
-int tether_request_complete(struct tether_ucmd *ucmd)
+int tether_ioctl_request_complete(struct tether_ucmd *ucmd)
 {
-	struct tether_request_complete *cmd = ucmd->cmd;
+	struct tether_cmd_request_complete *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
 	struct tether_request *req;
 
@@ -756,9 +756,9 @@ int tether_request_complete(struct tether_ucmd *ucmd)
 	}
 	if (!cmd->status) {
 		req->state = TETHER_REQ_QUEUED;
-		list_add_tail(&req->node, &ctx->req_queue);
+		list_add_tail(&req->node, &ctx->reqs.queue);
 		spin_unlock(&ctx->lock);
-		queue_work(tether_req_wq, &ctx->req_work);
+		queue_work(tether_req_wq, &ctx->reqs.work);
 		return 0;
 	}
 	req->state = TETHER_REQ_ENDING;
@@ -798,9 +798,9 @@ static int tether_request_cancel_unlock(struct tether_ctx *ctx,
 	}
 }
 
-int tether_request_cancel(struct tether_ucmd *ucmd)
+int tether_ioctl_request_cancel(struct tether_ucmd *ucmd)
 {
-	struct tether_request_cancel *cmd = ucmd->cmd;
+	struct tether_cmd_request_cancel *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
 	struct tether_request *req;
 
@@ -822,15 +822,15 @@ static bool tether_request_settled(struct tether_ctx *ctx, u64 id)
 	bool settled;
 
 	spin_lock(&ctx->lock);
-	req = xa_load(&ctx->requests, id);
+	req = xa_load(&ctx->reqs.table, id);
 	settled = !req || req->state == TETHER_REQ_DONE;
 	spin_unlock(&ctx->lock);
 	return settled;
 }
 
-int tether_request_wait(struct tether_ucmd *ucmd)
+int tether_ioctl_request_wait(struct tether_ucmd *ucmd)
 {
-	struct tether_request_wait *cmd = ucmd->cmd;
+	struct tether_cmd_request_wait *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
 	struct tether_request *req;
 	long timeout, left;
@@ -846,7 +846,7 @@ int tether_request_wait(struct tether_ucmd *ucmd)
 	/* @req is not ours until it is taken out of the table below */
 	if (cmd->timeout_ms) {
 		timeout = msecs_to_jiffies(cmd->timeout_ms);
-		left = wait_event_interruptible_timeout(ctx->req_wq,
+		left = wait_event_interruptible_timeout(ctx->reqs.wq,
 							tether_request_settled(ctx, cmd->id),
 							timeout);
 		if (left < 0)
@@ -876,7 +876,7 @@ int tether_request_wait(struct tether_ucmd *ucmd)
 		if (ret)
 			return ret;
 	}
-	xa_erase(&ctx->requests, cmd->id);
+	xa_erase(&ctx->reqs.table, cmd->id);
 	spin_unlock(&ctx->lock);
 	tether_request_free(req);
 	return 0;
@@ -885,17 +885,17 @@ int tether_request_wait(struct tether_ucmd *ucmd)
 void tether_requests_init(struct tether_ctx *ctx, u32 max_requests,
 			  u64 max_pages)
 {
-	xa_init(&ctx->requests);
-	INIT_LIST_HEAD(&ctx->req_queue);
-	INIT_WORK(&ctx->req_work, tether_request_work);
-	init_waitqueue_head(&ctx->req_wq);
-	ctx->max_requests = max_requests;
-	ctx->max_req_pages = max_pages;
+	xa_init(&ctx->reqs.table);
+	INIT_LIST_HEAD(&ctx->reqs.queue);
+	INIT_WORK(&ctx->reqs.work, tether_request_work);
+	init_waitqueue_head(&ctx->reqs.wq);
+	ctx->reqs.max = max_requests;
+	ctx->reqs.max_pages = max_pages;
 }
 
 /*
- * Cancel every outstanding request, from the release work once the owner's
- * mm has exited; the file may stay open. Only this work and file release
+ * Cancel every outstanding request, from the exit work once the owner's
+ * mm has exited; the file may stay open. Only this work and closing the file
  * (which cancels the work first) remove requests then, so each @req stays
  * valid here. Completed ones wait, holding no pages, for close. May sleep.
  */
@@ -904,7 +904,7 @@ void tether_requests_cancel_all(struct tether_ctx *ctx)
 	struct tether_request *req;
 	unsigned long id;
 
-	xa_for_each(&ctx->requests, id, req) {
+	xa_for_each(&ctx->reqs.table, id, req) {
 		spin_lock(&ctx->lock);
 		tether_request_cancel_unlock(ctx, req);
 		cond_resched();
@@ -918,8 +918,8 @@ void tether_requests_close(struct tether_ctx *ctx)
 	unsigned long id;
 
 	spin_lock(&ctx->lock);
-	WRITE_ONCE(ctx->req_closing, true);
-	list_for_each_entry_safe(req, next, &ctx->req_queue, node)
+	WRITE_ONCE(ctx->reqs.closing, true);
+	list_for_each_entry_safe(req, next, &ctx->reqs.queue, node)
 		list_del_init(&req->node);
 	tether_read_kick(ctx);
 	spin_unlock(&ctx->lock);
@@ -927,15 +927,15 @@ void tether_requests_close(struct tether_ctx *ctx)
 	 * The request being written stops at its next page, or at once if
 	 * it waits for a reader, which the worker then abandons.
 	 */
-	cancel_work_sync(&ctx->req_work);
-	WARN_ON_ONCE(ctx->req_read);
+	cancel_work_sync(&ctx->reqs.work);
+	WARN_ON_ONCE(ctx->reqs.read);
 
-	xa_for_each(&ctx->requests, id, req) {
-		xa_erase(&ctx->requests, id);
+	xa_for_each(&ctx->reqs.table, id, req) {
+		xa_erase(&ctx->reqs.table, id);
 		tether_request_free(req);
 		cond_resched();
 	}
-	xa_destroy(&ctx->requests);
+	xa_destroy(&ctx->reqs.table);
 }
 
 int tether_request_module_init(void)

@@ -29,7 +29,7 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 /*
  * Zeroed pages charged to the caller's memory cgroup, mapped contiguously
@@ -75,38 +75,54 @@ static void tether_area_free(void *addr, size_t size, struct page **pages)
 	kvfree(pages);
 }
 
-int tether_ring_alloc(struct tether_ctx *ctx, u32 entries, u32 max_regions)
+/**
+ * tether_ring_validity_alloc() - allocate a context's event ring and its
+ * validity table
+ * @ctx: the context being opened
+ * @entries: capacity of the ring (a power of 2)
+ * @max_regions: words of the validity table
+ *
+ * Both live in one shared area after the ring's header; the consumer page
+ * is separate because userspace maps it writable.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tether_ring_validity_alloc(struct tether_ctx *ctx, u32 entries,
+			       u32 max_regions)
 {
+	struct tether_ring *ring = &ctx->ring;
 	size_t events_off = PAGE_SIZE;
 	size_t validity_off = events_off +
 		PAGE_ALIGN(array_size(entries, sizeof(struct tether_event)));
 	size_t size = validity_off + PAGE_ALIGN(array_size(max_regions, sizeof(u64)));
 
-	ctx->consumer = tether_area_alloc(PAGE_SIZE, &ctx->consumer_pages);
-	if (!ctx->consumer)
+	ring->consumer = tether_area_alloc(PAGE_SIZE, &ring->consumer_pages);
+	if (!ring->consumer)
 		return -ENOMEM;
-	ctx->shared = tether_area_alloc(size, &ctx->shared_pages);
-	if (!ctx->shared) {
-		tether_area_free(ctx->consumer, PAGE_SIZE, ctx->consumer_pages);
+	ring->shared = tether_area_alloc(size, &ring->shared_pages);
+	if (!ring->shared) {
+		tether_area_free(ring->consumer, PAGE_SIZE, ring->consumer_pages);
 		return -ENOMEM;
 	}
-	ctx->shared_size = size;
-	ctx->ring_entries = entries;
-	ctx->hdr = ctx->shared;
-	ctx->events = ctx->shared + events_off;
-	ctx->validity = ctx->shared + validity_off;
-	ctx->hdr->entries = entries;
-	ctx->hdr->event_size = sizeof(struct tether_event);
-	ctx->hdr->events_offset = events_off;
-	ctx->hdr->validity_offset = validity_off;
-	ctx->hdr->validity_entries = max_regions;
+	ring->shared_size = size;
+	ring->entries = entries;
+	ring->hdr = ring->shared;
+	ring->events = ring->shared + events_off;
+	ring->validity = ring->shared + validity_off;
+	ring->hdr->entries = entries;
+	ring->hdr->event_size = sizeof(struct tether_event);
+	ring->hdr->events_offset = events_off;
+	ring->hdr->validity_offset = validity_off;
+	ring->hdr->validity_entries = max_regions;
 	return 0;
 }
 
-void tether_ring_free(struct tether_ctx *ctx)
+void tether_ring_validity_free(struct tether_ctx *ctx)
 {
-	tether_area_free(ctx->shared, ctx->shared_size, ctx->shared_pages);
-	tether_area_free(ctx->consumer, PAGE_SIZE, ctx->consumer_pages);
+	struct tether_ring *ring = &ctx->ring;
+
+	tether_area_free(ring->shared, ring->shared_size, ring->shared_pages);
+	tether_area_free(ring->consumer, PAGE_SIZE, ring->consumer_pages);
 }
 
 /*
@@ -116,7 +132,7 @@ void tether_ring_free(struct tether_ctx *ctx)
 static u64 tether_ring_used(struct tether_ctx *ctx, u64 prod)
 {
 	/* pairs with the owner's release store after it read the records */
-	u64 cons = smp_load_acquire(&ctx->consumer->consumer);
+	u64 cons = smp_load_acquire(&ctx->ring.consumer->consumer);
 
 	return prod - cons;
 }
@@ -131,12 +147,12 @@ static u64 tether_ring_used(struct tether_ctx *ctx, u64 prod)
 void tether_ring_post(struct tether_ctx *ctx, struct tether_event *ev)
 {
 	struct tether_event marker = { .type = TETHER_EVENT_OVERFLOW };
-	u32 mask = ctx->ring_entries - 1;
-	u64 prod = ctx->prod;
+	u32 mask = ctx->ring.entries - 1;
+	u64 prod = ctx->ring.prod;
 	u64 used;
 
 	lockdep_assert_held(&ctx->lock);
-	if (ctx->overflowed)
+	if (ctx->ring.overflowed)
 		goto drop;
 	used = tether_ring_used(ctx, prod);
 	/*
@@ -144,41 +160,41 @@ void tether_ring_post(struct tether_ctx *ctx, struct tether_event *ev)
 	 * have gets here (a marker always takes the last slot, and REARM
 	 * needs an empty ring).
 	 */
-	if (used >= ctx->ring_entries)
+	if (used >= ctx->ring.entries)
 		goto overflow_no_room;
-	if (used == ctx->ring_entries - 1) {
+	if (used == ctx->ring.entries - 1) {
 		/* the last free slot: the overflow marker takes it */
 		ev = &marker;
-		ctx->overflowed = true;
+		ctx->ring.overflowed = true;
 		ctx->ev.overflows++;
 		ctx->ev.dropped++;
-		ctx->dropped_since_overflow = 1;
-		WRITE_ONCE(ctx->hdr->dropped, ctx->ev.dropped);
+		ctx->ring.dropped_since_overflow = 1;
+		WRITE_ONCE(ctx->ring.hdr->dropped, ctx->ev.dropped);
 	}
-	ev->seq = ++ctx->seq;
-	ctx->events[prod & mask] = *ev;
-	ctx->prod = prod + 1;
+	ev->seq = ++ctx->ring.seq;
+	ctx->ring.events[prod & mask] = *ev;
+	ctx->ring.prod = prod + 1;
 	ctx->ev.events++;
 	/* pairs with the owner's acquire load of producer before it reads records */
-	smp_store_release(&ctx->hdr->producer, ctx->prod);
+	smp_store_release(&ctx->ring.hdr->producer, ctx->ring.prod);
 	if (ev == &marker) {
 		/*
 		 * Pairs with the owner's acquire load of overflowed: seeing
 		 * it set, the owner also sees the marker published above
 		 * (stopped == overflowed with nothing left to consume).
 		 */
-		smp_store_release(&ctx->hdr->overflowed, 1);
+		smp_store_release(&ctx->ring.hdr->overflowed, 1);
 	}
 	return;
 
 overflow_no_room:
-	ctx->overflowed = true;
+	ctx->ring.overflowed = true;
 	ctx->ev.overflows++;
-	WRITE_ONCE(ctx->hdr->overflowed, 1);
+	WRITE_ONCE(ctx->ring.hdr->overflowed, 1);
 drop:
 	ctx->ev.dropped++;
-	ctx->dropped_since_overflow++;
-	WRITE_ONCE(ctx->hdr->dropped, ctx->ev.dropped);
+	ctx->ring.dropped_since_overflow++;
+	WRITE_ONCE(ctx->ring.hdr->dropped, ctx->ev.dropped);
 }
 
 /*
@@ -189,7 +205,7 @@ drop:
  * and its count for a retry. Returns 0, -EBUSY, -EFAULT or -EINTR.
  */
 static int tether_ring_rearm(struct tether_ctx *ctx, struct tether_ucmd *ucmd,
-			     struct tether_rearm *cmd)
+			     struct tether_cmd_rearm *cmd)
 {
 	u64 cons;
 	int ret;
@@ -197,13 +213,13 @@ static int tether_ring_rearm(struct tether_ctx *ctx, struct tether_ucmd *ucmd,
 	for (;;) {
 		spin_lock(&ctx->lock);
 		/* pairs with the owner's release store after it read the records */
-		cons = smp_load_acquire(&ctx->consumer->consumer);
-		if (ctx->overflowed && cons != ctx->prod) {
+		cons = smp_load_acquire(&ctx->ring.consumer->consumer);
+		if (ctx->ring.overflowed && cons != ctx->ring.prod) {
 			spin_unlock(&ctx->lock);
 			return -EBUSY;
 		}
-		cmd->dropped = ctx->dropped_since_overflow;
-		cmd->next_seq = ctx->seq + 1;
+		cmd->dropped = ctx->ring.dropped_since_overflow;
+		cmd->next_seq = ctx->ring.seq + 1;
 		if (!ucmd || !tether_respond_nofault(ucmd, sizeof(*cmd)))
 			break;
 		spin_unlock(&ctx->lock);
@@ -211,16 +227,16 @@ static int tether_ring_rearm(struct tether_ctx *ctx, struct tether_ucmd *ucmd,
 		if (ret)
 			return ret;
 	}
-	ctx->dropped_since_overflow = 0;
-	ctx->overflowed = false;
-	WRITE_ONCE(ctx->hdr->overflowed, 0);
+	ctx->ring.dropped_since_overflow = 0;
+	ctx->ring.overflowed = false;
+	WRITE_ONCE(ctx->ring.hdr->overflowed, 0);
 	spin_unlock(&ctx->lock);
 	return 0;
 }
 
-int tether_rearm(struct tether_ucmd *ucmd)
+int tether_ioctl_rearm(struct tether_ucmd *ucmd)
 {
-	struct tether_rearm *cmd = ucmd->cmd;
+	struct tether_cmd_rearm *cmd = ucmd->cmd;
 
 	if (cmd->flags)
 		return -EINVAL;
@@ -229,10 +245,10 @@ int tether_rearm(struct tether_ucmd *ucmd)
 
 static bool tether_ring_empty(struct tether_ctx *ctx)
 {
-	u64 cons = READ_ONCE(ctx->consumer->consumer);
+	u64 cons = READ_ONCE(ctx->ring.consumer->consumer);
 
 	/* pairs with the release store of producer in tether_ring_post() */
-	return cons == smp_load_acquire(&ctx->hdr->producer);
+	return cons == smp_load_acquire(&ctx->ring.hdr->producer);
 }
 
 /*
@@ -252,8 +268,8 @@ static int tether_ring_read_marker(struct tether_ctx *ctx, char __user *ubuf,
 		return -EFAULT;
 	for (;;) {
 		spin_lock(&ctx->lock);
-		marker = ctx->events[cons & (ctx->ring_entries - 1)];
-		marker.__reserved2 = ctx->dropped_since_overflow;
+		marker = ctx->ring.events[cons & (ctx->ring.entries - 1)];
+		marker.__reserved2 = ctx->ring.dropped_since_overflow;
 		pagefault_disable();
 		left = __copy_to_user_inatomic(ubuf, &marker, sizeof(marker));
 		pagefault_enable();
@@ -266,12 +282,12 @@ static int tether_ring_read_marker(struct tether_ctx *ctx, char __user *ubuf,
 			return -EFAULT;
 	}
 	/* pairs with the acquire load in tether_ring_used() */
-	smp_store_release(&ctx->consumer->consumer, cons + 1);
+	smp_store_release(&ctx->ring.consumer->consumer, cons + 1);
 	/* nothing is posted while overflowed: the marker is the last record */
-	if (ctx->overflowed && cons + 1 == ctx->prod) {
-		ctx->dropped_since_overflow = 0;
-		ctx->overflowed = false;
-		WRITE_ONCE(ctx->hdr->overflowed, 0);
+	if (ctx->ring.overflowed && cons + 1 == ctx->ring.prod) {
+		ctx->ring.dropped_since_overflow = 0;
+		ctx->ring.overflowed = false;
+		WRITE_ONCE(ctx->ring.hdr->overflowed, 0);
 	}
 	spin_unlock(&ctx->lock);
 	return 0;
@@ -281,39 +297,39 @@ ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
 			 bool nonblock)
 {
 	const size_t esz = sizeof(struct tether_event);
-	u32 mask = ctx->ring_entries - 1;
+	u32 mask = ctx->ring.entries - 1;
 	size_t copied = 0;
 	u64 prod, cons;
 	int ret;
 
 	if (len < esz)
 		return -EINVAL;
-	if (mutex_lock_interruptible(&ctx->read_mutex))
+	if (mutex_lock_interruptible(&ctx->ring.read_mutex))
 		return -ERESTARTSYS;
 	while (tether_ring_empty(ctx)) {
 		ret = -EAGAIN;
 		if (nonblock)
 			goto out;
-		mutex_unlock(&ctx->read_mutex);
-		ret = wait_event_interruptible(ctx->wq, !tether_ring_empty(ctx));
+		mutex_unlock(&ctx->ring.read_mutex);
+		ret = wait_event_interruptible(ctx->ring.wq, !tether_ring_empty(ctx));
 		if (ret)
 			return ret;
-		if (mutex_lock_interruptible(&ctx->read_mutex))
+		if (mutex_lock_interruptible(&ctx->ring.read_mutex))
 			return -ERESTARTSYS;
 	}
-	cons = READ_ONCE(ctx->consumer->consumer);
+	cons = READ_ONCE(ctx->ring.consumer->consumer);
 	/* pairs with the release store in tether_ring_post() */
-	prod = smp_load_acquire(&ctx->hdr->producer);
+	prod = smp_load_acquire(&ctx->ring.hdr->producer);
 	ret = -EIO;
-	if (prod - cons > ctx->ring_entries)
+	if (prod - cons > ctx->ring.entries)
 		goto out; /* the owner wrote a position the ring can never have */
 	ret = 0;
 	while (cons != prod && copied + esz <= len) {
-		const struct tether_event *ev = &ctx->events[cons & mask];
+		const struct tether_event *ev = &ctx->ring.events[cons & mask];
 
 		if (ev->type == TETHER_EVENT_OVERFLOW) {
 			/* publish what was copied, then the marker and the rearm */
-			smp_store_release(&ctx->consumer->consumer, cons);
+			smp_store_release(&ctx->ring.consumer->consumer, cons);
 			ret = tether_ring_read_marker(ctx, buf + copied, cons);
 			if (ret)
 				break;
@@ -329,16 +345,16 @@ ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
 		cons++;
 	}
 	/* pairs with the acquire load in tether_ring_used() */
-	smp_store_release(&ctx->consumer->consumer, cons);
+	smp_store_release(&ctx->ring.consumer->consumer, cons);
 out:
-	mutex_unlock(&ctx->read_mutex);
+	mutex_unlock(&ctx->ring.read_mutex);
 	return copied ? copied : ret;
 }
 
 __poll_t tether_ring_poll(struct tether_ctx *ctx, struct file *filp,
 			  poll_table *wait)
 {
-	poll_wait(filp, &ctx->wq, wait);
+	poll_wait(filp, &ctx->ring.wq, wait);
 	return tether_ring_empty(ctx) ? 0 : EPOLLIN | EPOLLRDNORM;
 }
 
@@ -356,10 +372,10 @@ static vm_fault_t tether_ring_fault(struct vm_fault *vmf)
 	struct page *page;
 
 	if (pgoff == TETHER_CONSUMER_OFFSET >> PAGE_SHIFT)
-		page = ctx->consumer_pages[0];
+		page = ctx->ring.consumer_pages[0];
 	else if (pgoff - (TETHER_SHARED_OFFSET >> PAGE_SHIFT) <
-		 ctx->shared_size >> PAGE_SHIFT)
-		page = ctx->shared_pages[pgoff - (TETHER_SHARED_OFFSET >> PAGE_SHIFT)];
+		 ctx->ring.shared_size >> PAGE_SHIFT)
+		page = ctx->ring.shared_pages[pgoff - (TETHER_SHARED_OFFSET >> PAGE_SHIFT)];
 	else
 		return VM_FAULT_SIGBUS;
 	get_page(page);
@@ -388,15 +404,15 @@ int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma)
 	if (pgoff == TETHER_CONSUMER_OFFSET >> PAGE_SHIFT) {
 		if (size != PAGE_SIZE)
 			return -EINVAL;
-		return remap_vmalloc_range(vma, ctx->consumer, 0);
+		return remap_vmalloc_range(vma, ctx->ring.consumer, 0);
 	}
 	if (pgoff == TETHER_SHARED_OFFSET >> PAGE_SHIFT) {
-		if (size > ctx->shared_size)
+		if (size > ctx->ring.shared_size)
 			return -EINVAL;
 		if (vma->vm_flags & VM_WRITE)
 			return -EACCES;
 		tether_vm_flags_mod(vma, 0, VM_MAYWRITE);
-		return remap_vmalloc_range(vma, ctx->shared, 0);
+		return remap_vmalloc_range(vma, ctx->ring.shared, 0);
 	}
 	return -EINVAL;
 }

@@ -30,32 +30,78 @@
 /* generous: the debug kernel is slow */
 #define WAIT_MS 20000
 
+/* the fixture's data and set-up, shared by req and req_mode */
+#define REQ_FIXTURE_DATA \
+	struct tctx t;   \
+	size_t ps;       \
+	size_t len;      \
+	unsigned char *buf
+
+#define REQ_FIXTURE_SETUP()                                                \
+	do {                                                               \
+		self->t.fd = -1;                                           \
+		tctx_open_or_skip(_metadata, &self->t);                    \
+		if (!(self->t.info.features & TETHER_FEATURE_REQUEST))     \
+			SKIP(return, "no TETHER_FEATURE_REQUEST");         \
+		self->ps = page_size();                                    \
+		self->len = BUF_PAGES * self->ps;                          \
+		self->buf = map_anon(self->len + self->ps);                \
+		ASSERT_NE(MAP_FAILED, self->buf);                          \
+		ASSERT_EQ(0, mprotect(self->buf + self->len, self->ps,     \
+				      PROT_NONE));                         \
+		memset(self->buf, SENTINEL, self->len);                    \
+	} while (0)
+
+#define REQ_FIXTURE_TEARDOWN()                                             \
+	do {                                                               \
+		tctx_close(&self->t);                                      \
+		if (self->buf && self->buf != MAP_FAILED)                  \
+			munmap(self->buf, self->len + self->ps);           \
+	} while (0)
+
 FIXTURE(req) {
-	struct tctx t;
-	size_t ps;
-	size_t len;
-	unsigned char *buf;
+	REQ_FIXTURE_DATA;
 };
 
 FIXTURE_SETUP(req)
 {
-	self->t.fd = -1;
-	tctx_open_or_skip(_metadata, &self->t);
-	if (!(self->t.info.features & TETHER_FEATURE_REQUEST))
-		SKIP(return, "no TETHER_FEATURE_REQUEST");
-	self->ps = page_size();
-	self->len = BUF_PAGES * self->ps;
-	self->buf = map_anon(self->len + self->ps);
-	ASSERT_NE(MAP_FAILED, self->buf);
-	ASSERT_EQ(0, mprotect(self->buf + self->len, self->ps, PROT_NONE));
-	memset(self->buf, SENTINEL, self->len);
+	REQ_FIXTURE_SETUP();
 }
 
 FIXTURE_TEARDOWN(req)
 {
-	tctx_close(&self->t);
-	if (self->buf && self->buf != MAP_FAILED)
-		munmap(self->buf, self->len + self->ps);
+	REQ_FIXTURE_TEARDOWN();
+}
+
+/* The same, once for each way to submit: each is its own test case. */
+FIXTURE(req_mode) {
+	REQ_FIXTURE_DATA;
+};
+
+FIXTURE_VARIANT(req_mode) {
+	uint32_t flags;
+};
+
+FIXTURE_VARIANT_ADD(req_mode, sync) {
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(req_mode, async) {
+	.flags = TETHER_REQUEST_ASYNC,
+};
+
+FIXTURE_VARIANT_ADD(req_mode, held) {
+	.flags = TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
+};
+
+FIXTURE_SETUP(req_mode)
+{
+	REQ_FIXTURE_SETUP();
+}
+
+FIXTURE_TEARDOWN(req_mode)
+{
+	REQ_FIXTURE_TEARDOWN();
 }
 
 /* Submit a read from any source; 0 or -errno, the id in *id. */
@@ -63,7 +109,7 @@ static int tsubmit_from(int fd, uint32_t source, int source_fd, uint32_t flags,
 			void *addr, uint64_t len, uint64_t off, uint64_t cookie,
 			uint64_t *id)
 {
-	struct tether_request_submit r = {
+	struct tether_cmd_request_submit r = {
 		.size = sizeof(r),
 		.flags = flags,
 		.source = source,
@@ -90,7 +136,7 @@ static int tsubmit(int fd, uint32_t flags, void *addr, uint64_t len,
 
 static int tcomplete(int fd, uint64_t id, int32_t status)
 {
-	struct tether_request_complete c = { .size = sizeof(c), .id = id,
+	struct tether_cmd_request_complete c = { .size = sizeof(c), .id = id,
 					     .status = status };
 
 	return tether_ioctl(fd, TETHER_IOC_REQUEST_COMPLETE, &c);
@@ -98,7 +144,7 @@ static int tcomplete(int fd, uint64_t id, int32_t status)
 
 static int tcancel(int fd, uint64_t id)
 {
-	struct tether_request_cancel c = { .size = sizeof(c), .id = id };
+	struct tether_cmd_request_cancel c = { .size = sizeof(c), .id = id };
 
 	return tether_ioctl(fd, TETHER_IOC_REQUEST_CANCEL, &c);
 }
@@ -106,7 +152,7 @@ static int tcancel(int fd, uint64_t id)
 /* Wait and collect; 0 or -errno, the request's status in *status. */
 static int twait(int fd, uint64_t id, uint32_t timeout_ms, int32_t *status)
 {
-	struct tether_request_wait w = { .size = sizeof(w), .id = id,
+	struct tether_cmd_request_wait w = { .size = sizeof(w), .id = id,
 					 .timeout_ms = timeout_ms,
 					 .status = 12345 };
 	int ret = tether_ioctl(fd, TETHER_IOC_REQUEST_WAIT, &w);
@@ -291,7 +337,7 @@ TEST_F_TIMEOUT(req, many_async_in_flight, 300)
 
 TEST_F(req, invalid_parameters_einval)
 {
-	struct tether_request_submit r;
+	struct tether_cmd_request_submit r;
 	struct tether_stats st;
 	unsigned char *b = self->buf;
 	int fd = self->t.fd;
@@ -332,9 +378,9 @@ TEST_F(req, invalid_parameters_einval)
 	ASSERT_IOCTL_OK(fd, TETHER_IOC_REQUEST_SUBMIT, &r);
 
 	/* the other ioctls: flags, reserved, a status that is not an errno */
-	struct tether_request_complete c = { .size = sizeof(c), .id = r.id };
-	struct tether_request_cancel x = { .size = sizeof(x), .id = r.id, .flags = 1 };
-	struct tether_request_wait w = { .size = sizeof(w), .id = r.id, .flags = 1 };
+	struct tether_cmd_request_complete c = { .size = sizeof(c), .id = r.id };
+	struct tether_cmd_request_cancel x = { .size = sizeof(x), .id = r.id, .flags = 1 };
+	struct tether_cmd_request_wait w = { .size = sizeof(w), .id = r.id, .flags = 1 };
 
 	c.status = 1;
 	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_COMPLETE, &c);
@@ -377,26 +423,25 @@ TEST_F(req, zero_length_einval)
 	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
 }
 
-/* Every way to submit: none must write a byte or keep a pin on EFAULT. */
+/* Every way to submit, for the fail-nth test's loop. */
 static const uint32_t submit_modes[] = {
 	0, TETHER_REQUEST_ASYNC, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
 };
 
-TEST_F(req, guard_page_one_byte_too_long_efault)
+/* None of the ways to submit may write a byte or keep a pin on EFAULT. */
+TEST_F(req_mode, guard_page_one_byte_too_long_efault)
 {
+	uint32_t mode = variant->flags;
 	long long held = pins_held();
 	struct tether_stats st;
-	size_t m;
 
-	for (m = 0; m < 3; m++) {
-		/* the whole buffer and one byte of the PROT_NONE page after it */
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], self->buf,
-					   self->len + 1, 0, 0, NULL)) TH_LOG("mode %zu", m);
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m],
-					   self->buf + self->len - 1, 2, 0, 0, NULL));
-		ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
-		ASSERT_EQ(held, pins_held());
-	}
+	/* the whole buffer and one byte of the PROT_NONE page after it */
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf, self->len + 1,
+				   0, 0, NULL));
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf + self->len - 1,
+				   2, 0, 0, NULL));
+	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
+	ASSERT_EQ(held, pins_held());
 	ASSERT_EQ(0, tstats(&self->t, &st));
 	ASSERT_EQ(0, st.requests);
 	ASSERT_EQ(0, st.request_pages);
@@ -408,22 +453,20 @@ TEST_F(req, guard_page_one_byte_too_long_efault)
 	ASSERT_EQ(-1, pattern_mismatch(self->buf, self->len, 0));
 }
 
-TEST_F(req, read_only_mapping_efault)
+TEST_F(req_mode, read_only_mapping_efault)
 {
+	uint32_t mode = variant->flags;
 	long long held = pins_held();
 	size_t ps = self->ps;
 	unsigned char *ro;
-	size_t m;
 	int mfd;
 
 	/* the second half is read-only: the writable first half stays untouched */
 	ASSERT_EQ(0, mprotect(self->buf + 8 * ps, 8 * ps, PROT_READ));
-	for (m = 0; m < 3; m++) {
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], self->buf,
-					   self->len, 0, 0, NULL));
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m],
-					   self->buf + 9 * ps + 3, 10, 0, 0, NULL));
-	}
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf, self->len,
+				   0, 0, NULL));
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf + 9 * ps + 3,
+				   10, 0, 0, NULL));
 	ASSERT_EQ(-1, filled_mismatch(self->buf, self->len, SENTINEL));
 
 	/* a read-only shared mapping of a file */
@@ -432,30 +475,27 @@ TEST_F(req, read_only_mapping_efault)
 	ASSERT_EQ(0, ftruncate(mfd, 4 * ps));
 	ro = mmap(NULL, 4 * ps, PROT_READ, MAP_SHARED, mfd, 0);
 	ASSERT_NE(MAP_FAILED, ro);
-	for (m = 0; m < 3; m++)
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], ro, 4 * ps, 0, 0, NULL));
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, ro, 4 * ps, 0, 0, NULL));
 	ASSERT_EQ(-1, filled_mismatch(ro, 4 * ps, 0));
 	munmap(ro, 4 * ps);
 	close(mfd);
 	ASSERT_EQ(held, pins_held());
 }
 
-TEST_F(req, unmapped_buffer_efault)
+TEST_F(req_mode, unmapped_buffer_efault)
 {
+	uint32_t mode = variant->flags;
 	long long held = pins_held();
 	size_t ps = self->ps;
-	size_t m;
 
 	/* a hole in the middle */
 	ASSERT_EQ(0, munmap(self->buf + 8 * ps, ps));
-	for (m = 0; m < 3; m++) {
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], self->buf,
-					   self->len, 0, 0, NULL));
-		/* nothing at all mapped there, kernel addresses */
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m], (void *)ps, 10, 0, 0, NULL));
-		ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, submit_modes[m],
-					   (void *)0xffff888000000000ull, 10, 0, 0, NULL));
-	}
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, self->buf, self->len,
+				   0, 0, NULL));
+	/* nothing at all mapped there, kernel addresses */
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode, (void *)ps, 10, 0, 0, NULL));
+	ASSERT_EQ(-EFAULT, tsubmit(self->t.fd, mode,
+				   (void *)0xffff888000000000ull, 10, 0, 0, NULL));
 	ASSERT_EQ(-1, filled_mismatch(self->buf, 8 * ps, SENTINEL));
 	ASSERT_EQ(-1, filled_mismatch(self->buf + 9 * ps, 7 * ps, SENTINEL));
 	ASSERT_EQ(held, pins_held());
@@ -688,7 +728,7 @@ struct waiter {
 static void *wait_thread(void *arg)
 {
 	struct waiter *w = arg;
-	struct tether_request_wait rw = { .size = sizeof(rw), .id = w->id,
+	struct tether_cmd_request_wait rw = { .size = sizeof(rw), .id = w->id,
 					  .timeout_ms = WAIT_MS };
 
 	w->ret = ioctl(w->fd, TETHER_IOC_REQUEST_WAIT, &rw);
@@ -894,8 +934,8 @@ TEST_F(req, clone_vm_process_cannot_complete)
  */
 TEST_F(req, unwritable_reply_changes_nothing)
 {
-	struct tether_request_submit *q;
-	struct tether_request_wait *w;
+	struct tether_cmd_request_submit *q;
+	struct tether_cmd_request_wait *w;
 	struct tether_stats st0, st;
 	int32_t status;
 	uint64_t id;
@@ -909,7 +949,7 @@ TEST_F(req, unwritable_reply_changes_nothing)
 	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
 			     self->buf, 100, 0, 0, &id));
 	ASSERT_EQ(0, tcomplete(self->t.fd, id, -EIO));
-	*w = (struct tether_request_wait) { .size = sizeof(*w), .id = id,
+	*w = (struct tether_cmd_request_wait) { .size = sizeof(*w), .id = id,
 					    .timeout_ms = WAIT_MS, .status = 1 };
 	ASSERT_EQ(0, mprotect(arg, self->ps, PROT_READ));
 	ASSERT_EQ(-EFAULT, tether_ioctl(self->t.fd, TETHER_IOC_REQUEST_WAIT, w));
@@ -925,7 +965,7 @@ TEST_F(req, unwritable_reply_changes_nothing)
 	ASSERT_EQ(-EALREADY, twait(self->t.fd, id, 0, NULL));
 
 	ASSERT_EQ(0, mprotect(arg, self->ps, PROT_READ | PROT_WRITE));
-	*q = (struct tether_request_submit) {
+	*q = (struct tether_cmd_request_submit) {
 		.size = sizeof(*q), .source = TETHER_SOURCE_PATTERN, .source_fd = -1,
 		.addr = (uintptr_t)self->buf, .length = self->len,
 	};
@@ -1152,7 +1192,7 @@ TEST_F_TIMEOUT(req, file_section_reads_and_truncation_eio, 300)
 {
 	char path[] = "/tmp/tether-request-XXXXXX";
 	uint64_t slen = SEC_LEN(self->ps);
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c),
 		.max_prot = TETHER_SECTION_READ,
 	};
@@ -1546,7 +1586,7 @@ TEST(pinned_limit_counts_requests)
 	size_t mb = 1 << 20, ps = page_size();
 	unsigned char *buf = map_anon(2 * mb);
 	long long held = pins_held();
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tctx t;
 	uint64_t id;
 

@@ -45,7 +45,7 @@ static int section_create_flags(int ctx, uint64_t length, uint32_t max_prot,
 				int backing_fd, const char *name,
 				uint32_t flags, int *fd)
 {
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c),
 		.flags = flags,
 		.length = length,
@@ -74,7 +74,7 @@ static int section_create(int ctx, uint64_t length, uint32_t max_prot,
 /* Open a named section; 0 with *fd set, or -errno. */
 static int section_open(int ctx, const char *name, uint32_t access, int *fd)
 {
-	struct tether_section_open o = {
+	struct tether_cmd_section_open o = {
 		.size = sizeof(o),
 		.access = access,
 		.fd = -1,
@@ -192,22 +192,22 @@ static int wait_child(pid_t pid)
 	return WEXITSTATUS(status);
 }
 
-FIXTURE(sec) {
+FIXTURE(section) {
 	int ctx;
 };
 
-FIXTURE_SETUP(sec)
+FIXTURE_SETUP(section)
 {
 	tether_open_or_skip(_metadata, &self->ctx);
 }
 
-FIXTURE_TEARDOWN(sec)
+FIXTURE_TEARDOWN(section)
 {
 	if (self->ctx >= 0)
 		close(self->ctx);
 }
 
-TEST_F(sec, feature_bit)
+TEST_F(section, feature_bit)
 {
 	struct tether_info info = { .size = sizeof(info) };
 
@@ -215,7 +215,7 @@ TEST_F(sec, feature_bit)
 	ASSERT_TRUE(info.features & TETHER_FEATURE_SECTION);
 }
 
-TEST_F(sec, create_anon_and_query)
+TEST_F(section, create_anon_and_query)
 {
 	struct tether_section_info info;
 	int fd;
@@ -234,9 +234,9 @@ TEST_F(sec, create_anon_and_query)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, create_errors)
+TEST_F(section, create_errors)
 {
-	struct tether_section_create c;
+	struct tether_cmd_section_create c;
 	int fd;
 
 	/* anonymous: zero length, beyond the largest file, EXTEND */
@@ -287,7 +287,7 @@ TEST_F(sec, create_errors)
 	ASSERT_EQ(0, close(c.fd));
 }
 
-TEST_F(sec, create_backing_errors)
+TEST_F(section, create_backing_errors)
 {
 	int pipefd[2], fd, dir, dev, opath, rw, ro, wo;
 	char path[64];
@@ -353,7 +353,7 @@ TEST_F(sec, create_backing_errors)
  * A regular file whose file system has no mmap (a /proc/<pid> file) cannot
  * back a section: ENODEV, before any access check, leaving nothing behind.
  */
-TEST_F(sec, create_no_mmap_enodev)
+TEST_F(section, create_no_mmap_enodev)
 {
 	struct stat st;
 	int status, comm;
@@ -391,7 +391,7 @@ TEST_F(sec, create_no_mmap_enodev)
  * memfd_create(MFD_HUGETLB)) cannot back a section: ENODEV whatever the
  * protection, leaving nothing behind.
  */
-TEST_F(sec, create_hugetlbfs_enodev)
+TEST_F(section, create_hugetlbfs_enodev)
 {
 	struct statfs sfs;
 	long hpage_kb;
@@ -428,7 +428,7 @@ TEST_F(sec, create_hugetlbfs_enodev)
  * behind. Before, it was accepted, and a view of it let the kernel touch
  * those pages (an oops). Off by default on 6.1 (secretmem.enable=1).
  */
-TEST_F(sec, create_secretmem_enodev)
+TEST_F(section, create_secretmem_enodev)
 {
 	struct statfs sfs;
 	int secret;
@@ -454,7 +454,7 @@ TEST_F(sec, create_secretmem_enodev)
  * A sysfs (kernfs) attribute is a regular file whose f_op has ->mmap, but
  * no backing kind a section accepts: ENODEV. Before, it was accepted.
  */
-TEST_F(sec, create_sysfs_enodev)
+TEST_F(section, create_sysfs_enodev)
 {
 	struct statfs sfs;
 	struct stat st;
@@ -477,7 +477,7 @@ TEST_F(sec, create_sysfs_enodev)
  * The kinds a section accepts: tmpfs, memfd, and this program's own file
  * (ext4, a block-device file system, or 9p, a network one).
  */
-TEST_F(sec, create_allowed_kinds)
+TEST_F(section, create_allowed_kinds)
 {
 	struct statfs sfs;
 	int file, mfd, exe, fd;
@@ -512,7 +512,7 @@ TEST_F(sec, create_allowed_kinds)
 	close(exe);
 }
 
-TEST_F(sec, create_file_length)
+TEST_F(section, create_file_length)
 {
 	struct tether_section_info info;
 	struct stat st;
@@ -564,10 +564,10 @@ TEST_F(sec, create_file_length)
 	close(file);
 }
 
-TEST_F(sec, wrong_descriptor)
+TEST_F(section, wrong_descriptor)
 {
 	struct tether_section_info info = { .size = sizeof(info) };
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c), .length = 4096, .max_prot = RW,
 		.backing_fd = -1,
 	};
@@ -585,7 +585,7 @@ TEST_F(sec, wrong_descriptor)
  * A forked child may not create through its parent's context (another
  * address space): EPERM, no descriptor in the child, the name still free.
  */
-TEST_F(sec, create_from_other_mm_eperm)
+TEST_F(section, create_from_other_mm_eperm)
 {
 	int fd, status;
 	pid_t pid = fork();
@@ -608,7 +608,7 @@ TEST_F(sec, create_from_other_mm_eperm)
  * Nor open by name through it: EPERM, no descriptor in the child, and no
  * reference left on the section (its name goes with the parent's fd).
  */
-TEST_F(sec, open_from_other_mm_eperm)
+TEST_F(section, open_from_other_mm_eperm)
 {
 	int fd, sfd, status;
 	pid_t pid;
@@ -641,7 +641,7 @@ TEST_F(sec, open_from_other_mm_eperm)
  * the failed open holds no reference. A file that EXTEND grew stays grown,
  * as documented.
  */
-TEST_F(sec, emfile_leaves_nothing)
+TEST_F(section, emfile_leaves_nothing)
 {
 	int status;
 	pid_t pid;
@@ -708,9 +708,9 @@ TEST_F(sec, emfile_leaves_nothing)
 	ASSERT_EQ(0, status) TH_LOG("child failed at step %d", status);
 }
 
-TEST_F(sec, open_errors)
+TEST_F(section, open_errors)
 {
-	struct tether_section_open o;
+	struct tether_cmd_section_open o;
 	int fd, ro_fd, sfd;
 
 	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-oe",
@@ -746,7 +746,7 @@ TEST_F(sec, open_errors)
 	ASSERT_EQ(0, close(ro_fd));
 }
 
-TEST_F(sec, names)
+TEST_F(section, names)
 {
 	struct tether_section_info info;
 	int fd, dup, rofd;
@@ -781,7 +781,7 @@ TEST_F(sec, names)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, name_kept_by_view)
+TEST_F(section, name_kept_by_view)
 {
 	int fd, again;
 	char *p;
@@ -802,7 +802,7 @@ TEST_F(sec, name_kept_by_view)
 	ASSERT_EQ(-ENOENT, section_open(self->ctx, "tether-kept", RO, &again));
 }
 
-TEST_F(sec, names_per_user_namespace)
+TEST_F(section, names_per_user_namespace)
 {
 	int fd, again, status;
 	pid_t pid;
@@ -840,7 +840,7 @@ out:
 	close(fd);
 }
 
-TEST_F(sec, name_other_uid_eacces)
+TEST_F(section, name_other_uid_eacces)
 {
 	int fd;
 	pid_t pid;
@@ -865,7 +865,7 @@ TEST_F(sec, name_other_uid_eacces)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, two_processes_share_named)
+TEST_F(section, two_processes_share_named)
 {
 	int to_child[2], to_parent[2], fd;
 	char *p, c;
@@ -926,7 +926,7 @@ static int write_in_child(char *p)
 	return wait_child(pid);
 }
 
-TEST_F(sec, readonly_view_write_sigsegv)
+TEST_F(section, readonly_view_write_sigsegv)
 {
 	int fd, rofd;
 	char *p;
@@ -949,7 +949,7 @@ TEST_F(sec, readonly_view_write_sigsegv)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, protection_beyond_maximum)
+TEST_F(section, protection_beyond_maximum)
 {
 	int fd, rwfd, rofd;
 	char *p;
@@ -982,7 +982,7 @@ TEST_F(sec, protection_beyond_maximum)
 	ASSERT_EQ(0, close(rwfd));
 }
 
-TEST_F(sec, mprotect_upgrade_refused)
+TEST_F(section, mprotect_upgrade_refused)
 {
 	int fd, rofd;
 	char *p;
@@ -1020,7 +1020,7 @@ TEST_F(sec, mprotect_upgrade_refused)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, view_range)
+TEST_F(section, view_range)
 {
 	int fd;
 	char *p;
@@ -1059,7 +1059,7 @@ TEST_F(sec, view_range)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, views_at_offsets)
+TEST_F(section, views_at_offsets)
 {
 	char *whole, *mid, *tail;
 	int fd;
@@ -1091,7 +1091,7 @@ TEST_F(sec, views_at_offsets)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, view_count_follows_vmas)
+TEST_F(section, view_count_follows_vmas)
 {
 	int to_child[2], fd;
 	char *p, c;
@@ -1128,7 +1128,7 @@ TEST_F(sec, view_count_follows_vmas)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, mremap_cannot_grow)
+TEST_F(section, mremap_cannot_grow)
 {
 	char *p, *q;
 	int fd;
@@ -1174,7 +1174,7 @@ static long vm_locked_kb(void)
 }
 
 /* The documented limit: VM_DONTEXPAND views are not mlock()ed. */
-TEST_F(sec, limit_mlock_skips_views)
+TEST_F(section, limit_mlock_skips_views)
 {
 	char *p;
 	int fd;
@@ -1279,7 +1279,7 @@ static void view_stays_readonly(struct __test_metadata *_metadata, int fd)
 	ASSERT_EQ(0, section_views(fd));
 }
 
-TEST_F(sec, remap_file_pages_stays_in_anon_section)
+TEST_F(section, remap_file_pages_stays_in_anon_section)
 {
 	char *p;
 	int fd;
@@ -1296,7 +1296,7 @@ TEST_F(sec, remap_file_pages_stays_in_anon_section)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, remap_file_pages_stays_in_memfd_section)
+TEST_F(section, remap_file_pages_stays_in_memfd_section)
 {
 	int mfd, fd;
 
@@ -1316,7 +1316,7 @@ TEST_F(sec, remap_file_pages_stays_in_memfd_section)
 	close(mfd);
 }
 
-TEST_F(sec, remap_file_pages_stays_in_tmpfs_section)
+TEST_F(section, remap_file_pages_stays_in_tmpfs_section)
 {
 	int file, fd;
 
@@ -1335,7 +1335,7 @@ TEST_F(sec, remap_file_pages_stays_in_tmpfs_section)
 	close(file);
 }
 
-TEST_F(sec, cow_view_anon)
+TEST_F(section, cow_view_anon)
 {
 	char *shared, *priv, *priv2;
 	int fd;
@@ -1371,7 +1371,7 @@ TEST_F(sec, cow_view_anon)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, cow_view_of_readonly_section)
+TEST_F(section, cow_view_of_readonly_section)
 {
 	char *priv, *shared;
 	int fd;
@@ -1389,7 +1389,7 @@ TEST_F(sec, cow_view_of_readonly_section)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F(sec, cow_view_file)
+TEST_F(section, cow_view_file)
 {
 	char *priv, *shared, buf[16];
 	int file, fd;
@@ -1422,7 +1422,7 @@ TEST_F(sec, cow_view_file)
 	close(file);
 }
 
-TEST_F(sec, file_contents_and_writes)
+TEST_F(section, file_contents_and_writes)
 {
 	char *p, buf[32];
 	size_t i;
@@ -1456,7 +1456,7 @@ TEST_F(sec, file_contents_and_writes)
 	close(file);
 }
 
-TEST_F(sec, demand_paging_anon)
+TEST_F(section, demand_paging_anon)
 {
 	static const size_t touch[] = { 0, 7, 33, 63 };
 	unsigned char vec[64];
@@ -1488,7 +1488,7 @@ TEST_F(sec, demand_paging_anon)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F_TIMEOUT(sec, larger_than_ram_sparse, 300)
+TEST_F_TIMEOUT(section, larger_than_ram_sparse, 300)
 {
 	const uint64_t len = 64 * GiB;
 	struct tether_section_info info;
@@ -1516,7 +1516,7 @@ TEST_F_TIMEOUT(sec, larger_than_ram_sparse, 300)
 	ASSERT_EQ(0, close(fd));
 }
 
-TEST_F_TIMEOUT(sec, close_early_then_release, 120)
+TEST_F_TIMEOUT(section, close_early_then_release, 120)
 {
 	const size_t len = 16 * MiB;
 	long base, touched, released;
@@ -1578,7 +1578,7 @@ static void section_cycles(struct __test_metadata *_metadata, void *arg)
 	}
 }
 
-TEST_F_TIMEOUT(sec, no_leak_1000_cycles, 900)
+TEST_F_TIMEOUT(section, no_leak_1000_cycles, 900)
 {
 	struct section_cycles arg = { self->ctx, 100 };
 	long shmem0, shmem1, files0, files1;
@@ -1660,7 +1660,7 @@ static void *racer_run(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(sec, concurrent_open_map_unmap_close, 600)
+TEST_F_TIMEOUT(section, concurrent_open_map_unmap_close, 600)
 {
 	struct racer r[3];
 	pthread_t t[3];
@@ -1703,7 +1703,7 @@ static void fail_slab(bool on)
  * close unwind without leaking files, memory or names. Needs failslab
  * (the debug kernel).
  */
-TEST_F_TIMEOUT(sec, allocation_failures_unwind, 600)
+TEST_F_TIMEOUT(section, allocation_failures_unwind, 600)
 {
 	long shmem0, files0, shmem1, files1;
 	int i, fd, sfd, ret, failures = 0;
@@ -1795,7 +1795,7 @@ static int sealable_memfd(const char *name)
 	return mfd;
 }
 
-TEST_F(sec, memfd_future_write_seal)
+TEST_F(section, memfd_future_write_seal)
 {
 	int mfd, fd;
 	char *p;
@@ -1819,7 +1819,7 @@ TEST_F(sec, memfd_future_write_seal)
  * access is EACCES (as with F_SEAL_FUTURE_WRITE), leaving nothing behind;
  * a read-only section of it reads its contents.
  */
-TEST_F(sec, memfd_write_seal_create)
+TEST_F(section, memfd_write_seal_create)
 {
 	int mfd, fd;
 	char *p;
@@ -1842,7 +1842,7 @@ TEST_F(sec, memfd_write_seal_create)
 	close(mfd);
 }
 
-TEST_F(sec, memfd_write_seal_and_views)
+TEST_F(section, memfd_write_seal_and_views)
 {
 	int mfd, fd;
 	char *p;
@@ -2103,7 +2103,7 @@ static long long missing_opens_best(int ctx, int n)
  * table grows: with the old fixed 64-bucket table a lookup walked ~1 500).
  * After the descriptors are closed, every name is free again.
  */
-TEST_F_TIMEOUT(sec, hundred_thousand_names, 900)
+TEST_F_TIMEOUT(section, hundred_thousand_names, 900)
 {
 	int n = tether_count(100000, 20000), small = 1000, probes = 2000;
 	long long t_small = -1, t_large;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
  * tether: secure ranges of a process's address space and learn when the
- * mappings under them change. The ABI of /dev/tether.
+ * mappings under them change. The ABI of /dev/tether; the rules of each
+ * call and how the parts work together are in Documentation/tether.rst.
  */
 #ifndef _UAPI_LINUX_TETHER_H
 #define _UAPI_LINUX_TETHER_H
@@ -96,10 +97,10 @@ enum {
  *	ring and validity table (TETHER_IOC_SECURE, _RELEASE, _RELEASE_BATCH,
  *	_REARM, _GET_STATS, read(), poll(), mmap()).
  * @TETHER_FEATURE_SECTION: sections (TETHER_IOC_SECTION_CREATE,
- *	_SECTION_OPEN, _SECTION_QUERY); see "Sections".
+ *	_SECTION_OPEN, _SECTION_QUERY); see Documentation/tether.rst.
  * @TETHER_FEATURE_REQUEST: requests that probe and lock a user output buffer
  *	for write (TETHER_IOC_REQUEST_SUBMIT, _COMPLETE, _CANCEL, _WAIT) and
- *	TETHER_EVENT_REQUEST; see "Requests".
+ *	TETHER_EVENT_REQUEST; see Documentation/tether.rst.
  */
 enum tether_feature {
 	TETHER_FEATURE_INFO = 1 << 0,
@@ -125,11 +126,7 @@ enum tether_feature {
  * @max_pinned_bytes: (out) pinned-memory limit of this context (before
  *	RLIMIT_MEMLOCK, which applies too unless the caller has CAP_IPC_LOCK)
  *
- * Call it first: a library checks @abi_version and @features and refuses
- * to run when something it needs is missing. The sizes are fixed for the
- * life of the context (module parameters at open time).
- *
- * Errors: only the general ones.
+ * Rules and errors: Documentation/tether.rst, "struct tether_info".
  */
 struct tether_info {
 	__u32 size;
@@ -148,55 +145,7 @@ struct tether_info {
 #define TETHER_IOC_GET_INFO _IO(TETHER_TYPE, TETHER_CMD_GET_INFO)
 
 /**
- * DOC: Securing ranges
- *
- * TETHER_IOC_SECURE watches [addr, addr + length), rounded out to whole
- * pages, with an mmu_interval_notifier and returns a handle. Handles are
- * never reused within a context. When the virtual-to-physical mapping of any
- * page of the range is about to change, whoever causes it (this process,
- * another one through move_pages() or process_madvise(), a kernel thread
- * such as khugepaged, kcompactd or the OOM reaper), the range becomes
- * *invalidated*, before the change is made:
- *
- * - its word in the validity table (see "Shared memory") stops being equal
- *   to the generation TETHER_IOC_SECURE returned, and
- * - one TETHER_EVENT_INVALIDATE event is queued.
- *
- * An invalidated range produces no further events; it stays secured (and
- * pinned) until TETHER_IOC_RELEASE, so a device still using its pages never
- * touches freed memory. When the owner's address space goes away (exit,
- * exec), the module releases every range and pin by itself shortly after,
- * even if another process still holds the file: nobody can use them any
- * more (calls from other address spaces get EPERM).
- *
- * Notifier calls that provably leave the range's pages mapped do not
- * invalidate; the stats count them as @kept:
- *
- * - write-protection of individual pages (MMU_NOTIFY_PROTECTION_PAGE): fork
- *   making the parent's private pages copy-on-write (pinned pages are not
- *   even write-protected: the kernel copies them for the child), and
- *   writeback cleaning of shared file pages. If a later write does replace
- *   a page (copy-on-write break), that arrives as its own TETHER_REASON_CLEAR.
- *   (Fork of a hugetlb mapping notifies MMU_NOTIFY_CLEAR instead, so secured
- *   hugetlb ranges are invalidated by a fork: conservative.)
- * - protection changes (MMU_NOTIFY_PROTECTION_VMA) after which every mapping
- *   of the range still grants the access it was secured for: automatic
- *   NUMA balancing's hinting faults and userfaultfd write-protection.
- *   mprotect() that takes away read access, or write access from a range
- *   secured with TETHER_SECURE_WRITE, invalidates (TETHER_REASON_PROTECTION).
- *   The kernel notifies only for pages present in the page tables: a range
- *   none of whose pages was ever touched has no mapping to change, and
- *   mprotect() of it reports nothing (pinned ranges are always present).
- * - soft-dirty tracking (MMU_NOTIFY_SOFT_DIRTY).
- *
- * Some changes are reported although the pages stay, because the notifier
- * cannot tell them apart from ones that move them: splitting or collapsing a
- * transparent huge page mapping, and a migration attempt on a pinned page
- * that the kernel then abandons. These are safe, merely conservative.
- */
-
-/**
- * enum tether_secure_flags - flags of struct tether_secure
+ * enum tether_secure_flags - flags of struct tether_cmd_secure
  * @TETHER_SECURE_PIN: also pin the pages (pin_user_pages() with
  *	FOLL_LONGTERM), charged to RLIMIT_MEMLOCK like ibv_reg_mr(); they stay
  *	pinned until release, even after the range is invalidated.
@@ -210,8 +159,8 @@ enum tether_secure_flags {
 };
 
 /**
- * struct tether_secure - TETHER_IOC_SECURE: secure a range of this process
- * @size: (in) sizeof(struct tether_secure)
+ * struct tether_cmd_secure - TETHER_IOC_SECURE: secure a range of this process
+ * @size: (in) sizeof(struct tether_cmd_secure)
  * @flags: (in) enum tether_secure_flags
  * @addr: (in) start of the range (any alignment)
  * @length: (in) length of the range in bytes
@@ -221,31 +170,9 @@ enum tether_secure_flags {
  * @slot: (out) index of the range's word in the validity table
  * @__reserved: must be 0
  *
- * The reply is written before the range is pinned and published: no event,
- * release or validity word names @handle before the caller holds it. When
- * the call fails after that, the reply's fields name a range that never
- * existed (its handle gets ENOENT).
- *
- * Errors:
- *
- * - EINVAL: @length is 0, @addr + @length wraps around, unknown @flags,
- *   @__reserved not 0.
- * - EFAULT: part of the range is not mapped, is mapped without read access
- *   or (with TETHER_SECURE_WRITE) without write access, is an I/O or PFN
- *   mapping, or lies outside the user address space; or the reply cannot
- *   be written (nothing was secured).
- * - EOPNOTSUPP: TETHER_SECURE_PIN | TETHER_SECURE_WRITE on a MAP_SHARED
- *   mapping of a file that needs dirty tracking (ext4, xfs, ...), on every
- *   kernel: the rule of 6.5's vma_needs_dirty_tracking(), checked by tether
- *   before GUP; shmem/memfd is fine.
- * - ENOSPC: the context already holds max_regions ranges.
- * - ENOMEM: pinning would exceed RLIMIT_MEMLOCK (without CAP_IPC_LOCK) or
- *   the context's max_pinned_bytes, or memory ran out.
- * - EAGAIN: the range kept changing while it was being secured (it was
- *   retried a few times); nothing is held.
- * - EINTR: a fatal signal arrived while pinning.
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_secure".
  */
-struct tether_secure {
+struct tether_cmd_secure {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 addr;
@@ -260,18 +187,14 @@ struct tether_secure {
 #define TETHER_IOC_SECURE _IO(TETHER_TYPE, TETHER_CMD_SECURE)
 
 /**
- * struct tether_release - TETHER_IOC_RELEASE: release one secured range
- * @size: (in) sizeof(struct tether_release)
+ * struct tether_cmd_release - TETHER_IOC_RELEASE: release one secured range
+ * @size: (in) sizeof(struct tether_cmd_release)
  * @flags: (in) must be 0
  * @handle: (in) a handle TETHER_IOC_SECURE returned on this context
  *
- * Unpins the pages (marking them dirty if secured with TETHER_SECURE_WRITE),
- * stops watching the range and zeroes its validity word.
- *
- * Errors: ENOENT: no range with this handle in this context (never
- * issued, issued by another context, or already released).
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_release".
  */
-struct tether_release {
+struct tether_cmd_release {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 handle;
@@ -280,20 +203,16 @@ struct tether_release {
 #define TETHER_IOC_RELEASE _IO(TETHER_TYPE, TETHER_CMD_RELEASE)
 
 /**
- * struct tether_release_batch - TETHER_IOC_RELEASE_BATCH: release many
- * @size: (in) sizeof(struct tether_release_batch)
+ * struct tether_cmd_release_batch - TETHER_IOC_RELEASE_BATCH: release many
+ * @size: (in) sizeof(struct tether_cmd_release_batch)
  * @flags: (in) must be 0
  * @handles: (in) user pointer to an array of @count __u64 handles
  * @count: (in) number of handles, at most TETHER_RELEASE_BATCH_MAX
  * @done: (out) how many were released, in order, before the first failure
  *
- * Releases the handles in order and stops at the first that fails.
- *
- * Errors: ENOENT as for TETHER_IOC_RELEASE (see @done); EINVAL: @count is 0
- * or above TETHER_RELEASE_BATCH_MAX; EFAULT: @handles is not readable;
- * EINTR: a fatal signal arrived (@done counts what was released).
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_release_batch".
  */
-struct tether_release_batch {
+struct tether_cmd_release_batch {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 handles;
@@ -303,33 +222,6 @@ struct tether_release_batch {
 
 #define TETHER_RELEASE_BATCH_MAX (1U << 20)
 #define TETHER_IOC_RELEASE_BATCH _IO(TETHER_TYPE, TETHER_CMD_RELEASE_BATCH)
-
-/**
- * DOC: Events
- *
- * Events are fixed-size records (struct tether_event) in a ring that the
- * kernel fills and the owner empties, either with read() or through the
- * mmap()ed ring, not both. Every queued record, the overflow marker too,
- * carries the next sequence number (from 1, no gaps); dropped events get
- * none.
- *
- * read() returns as many whole events as fit in the buffer (EINVAL if it
- * cannot hold one); it blocks while the ring is empty unless the file is
- * O_NONBLOCK (then EAGAIN). Its other errors: EPERM (called from another
- * address space), EFAULT (the buffer is not writable), EINTR (a signal
- * while blocked), EIO (the consumer page holds a position the ring can
- * never have). poll()/epoll report EPOLLIN while events wait, and EPOLLERR
- * to another address space.
- *
- * When an event finds the ring with one free slot, a TETHER_EVENT_OVERFLOW
- * record takes that slot and the ring stops queueing: later events are
- * dropped and counted (tether_ring_header.dropped), and their ranges'
- * validity words still change, so nothing is lost silently. A consumer
- * that meets the overflow record must, in this order: consume it (publish
- * its position past it), rearm the ring with TETHER_IOC_REARM, then treat
- * every range as possibly invalidated (re-check validity words or release
- * everything). read() rearms by itself when it returns the overflow record.
- */
 
 /**
  * enum tether_event_type - struct tether_event.type
@@ -405,40 +297,6 @@ struct tether_event {
 };
 
 /**
- * DOC: Shared memory
- *
- * Two mmap()s expose a context's state without system calls (offsets and
- * sizes from TETHER_IOC_GET_INFO; only the owner may map them, EPERM for
- * anyone else). Both must be MAP_SHARED and not executable, the consumer
- * page exactly one page, the shared area at most shared_size bytes, at
- * one of the two offsets: anything else is EINVAL. Neither is inherited
- * by fork() (VM_DONTCOPY).
- *
- * - the consumer page (read-write, one page): struct tether_ring_consumer;
- * - the shared area (read-only; a writable or later mprotect(PROT_WRITE)
- *   mapping is refused with EACCES): struct tether_ring_header at
- *   offset 0, the event records at @events_offset, the validity table (an
- *   array of @validity_entries __u64 words) at @validity_offset.
- *
- * The ring: the kernel writes records at index producer % entries and then
- * publishes @producer with a release store; the consumer reads @producer
- * with an acquire load, reads the records between its position and
- * @producer, then publishes its new position with a release store to
- * tether_ring_consumer.consumer, which the kernel reads with an acquire load
- * before reusing a slot. "Anything new?" is one load of @producer.
- *
- * The validity table: while a range is valid, word @slot equals the
- * @generation TETHER_IOC_SECURE returned; the kernel changes it, before
- * the notifier returns and before the mapping changes, when the range is
- * invalidated, and zeroes it on release. Generations are unique within the
- * context, so a reused slot never matches a stale generation. Checking a
- * cached range is one load and one compare. The word publishes no other
- * data, so the kernel's store and the reader's load are both relaxed
- * (WRITE_ONCE(), __atomic_load_n(__ATOMIC_RELAXED)): no barrier pairs, as
- * none is needed; the ring's @producer and consumer are the pairs.
- */
-
-/**
  * struct tether_ring_header - start of the shared area
  * @producer: number of records ever written to the ring
  * @dropped: number of events dropped because the ring was full
@@ -473,21 +331,16 @@ struct tether_ring_consumer {
 };
 
 /**
- * struct tether_rearm - TETHER_IOC_REARM: restart the ring after an overflow
- * @size: (in) sizeof(struct tether_rearm)
+ * struct tether_cmd_rearm - TETHER_IOC_REARM: restart the ring after an
+ *	overflow
+ * @size: (in) sizeof(struct tether_cmd_rearm)
  * @flags: (in) must be 0
  * @dropped: (out) events dropped since the overflow
  * @next_seq: (out) the sequence number the next event will carry
  *
- * Harmless when the ring has not overflowed (@dropped is then 0). The
- * reply is written before the ring is restarted: when it cannot be written
- * (EFAULT) the ring stays stopped and a retry gets @dropped.
- *
- * Errors: EBUSY: the ring overflowed and records (the marker among them)
- * are still unread; consume them first, or the next overflow would find no
- * slot for its marker.
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_rearm".
  */
-struct tether_rearm {
+struct tether_cmd_rearm {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 dropped;
@@ -522,9 +375,7 @@ struct tether_rearm {
  *	-ECANCELED
  * @requests_cancelled: (out) requests completed with -ECANCELED
  *
- * The fields from @requests on were added with TETHER_FEATURE_REQUEST; a
- * structure that ends at @retries (the first version) is still accepted and
- * receives only the fields it has room for.
+ * Rules and errors: Documentation/tether.rst, "struct tether_stats".
  */
 struct tether_stats {
 	__u32 size;
@@ -549,68 +400,6 @@ struct tether_stats {
 
 #define TETHER_IOC_GET_STATS _IO(TETHER_TYPE, TETHER_CMD_GET_STATS)
 
-/**
- * DOC: Sections
- *
- * A section is a piece of memory that processes map as views, after
- * ZwCreateSection / ZwOpenSection / ZwMapViewOfSection: anonymous (the
- * "paging file" case, a kernel-internal tmpfs file) or backed by a regular
- * file. TETHER_IOC_SECTION_CREATE and TETHER_IOC_SECTION_OPEN, issued on
- * /dev/tether, return a section file descriptor (close-on-exec); mmap() of
- * that descriptor maps a view, munmap() unmaps it, close() closes the
- * handle. A view keeps its section alive: closing every descriptor right
- * after mapping is fine, and the section, its name and its memory go when
- * the last view is unmapped. TETHER_IOC_SECTION_QUERY, issued on a section
- * descriptor, reports its state. Section descriptors are not bound to an
- * address space: any process holding one (inherited or received over a unix
- * socket) may query and map it.
- *
- * Protection. A section has a maximum protection (TETHER_SECTION_READ, and
- * TETHER_SECTION_WRITE or not); each descriptor has an access no larger
- * than it (the maximum for the creator's descriptor, the desired access for
- * TETHER_IOC_SECTION_OPEN). A MAP_SHARED view may be writable only through a
- * descriptor with TETHER_SECTION_WRITE. A MAP_PRIVATE view is copy-on-write
- * (PAGE_WRITECOPY): it may be made writable through any descriptor, and its
- * writes stay in the view, never reaching the section or its file. Views are
- * never executable.
- *
- * mmap() of a section descriptor fails with:
- *
- * - EINVAL: the offset is not a multiple of the page size (the kernel's
- *   mmap() checks this before tether sees the call); the offset is at or
- *   beyond the end of the section; the view would extend beyond the end
- *   of the section (the section's length rounded up to a whole page).
- * - EACCES: PROT_WRITE with MAP_SHARED through a descriptor without
- *   TETHER_SECTION_WRITE; PROT_EXEC;
- *   PROT_WRITE with MAP_SHARED on a section whose backing memfd has
- *   F_SEAL_WRITE or F_SEAL_FUTURE_WRITE.
- * - ENODEV: the backing file's own mmap() set up the view in a way tether
- *   cannot follow (only possible for unusual file systems).
- * - any error of the backing file's own mmap().
- *
- * mprotect() on a view fails with EACCES when it asks for more than the
- * view was allowed at mmap() time: write access to a MAP_SHARED view mapped
- * through a descriptor without TETHER_SECTION_WRITE (or on a write-sealed
- * memfd), or execute access to any view. mremap() cannot grow a view
- * (EFAULT), and remap_file_pages() on a shared view maps through tether
- * again, with the checks above (EINVAL beyond the section's end), so a
- * view never reaches beyond its section.
- *
- * Memory appears on first touch (demand paging): mapping a view allocates
- * nothing; a page of an anonymous section is allocated, zeroed, when first
- * touched; a page of a file-backed section is read from the file when first
- * touched. Writes through a shared writable view of a file-backed section
- * reach the file as writes through a MAP_SHARED mapping of the file itself
- * would: msync(MS_SYNC) writes them back, otherwise ordinary writeback does.
- *
- * Names. A named section is found by TETHER_IOC_SECTION_OPEN in the user
- * namespace its creator was in; other user namespaces have their own names.
- * Only a caller whose effective uid is the creator's, or one with
- * CAP_IPC_OWNER in that user namespace, may open it. The name disappears
- * when the last descriptor and the last view of the section are gone; it
- * can then be used again.
- */
-
 /* The longest section name, including its terminating NUL. */
 #define TETHER_SECTION_NAME_MAX 64
 
@@ -626,7 +415,7 @@ enum tether_section_prot {
 };
 
 /**
- * enum tether_section_create_flags - tether_section_create.flags
+ * enum tether_section_create_flags - flags of struct tether_cmd_section_create
  * @TETHER_SECTION_CREATE_EXTEND: for a file-backed section longer than its
  *	file, extend the file to the section's length (as truncate(2) on the
  *	file's path would) instead of failing.
@@ -647,8 +436,8 @@ enum tether_section_backing {
 };
 
 /**
- * struct tether_section_create - TETHER_IOC_SECTION_CREATE: a new section
- * @size: (in) sizeof(struct tether_section_create)
+ * struct tether_cmd_section_create - TETHER_IOC_SECTION_CREATE: a new section
+ * @size: (in) sizeof(struct tether_cmd_section_create)
  * @flags: (in) mask of enum tether_section_create_flags
  * @length: (in) the section's length in bytes. Anonymous: at least 1.
  *	File-backed: 0 means the file's current size (which must not be 0);
@@ -662,47 +451,9 @@ enum tether_section_backing {
  * @name: (in) a NUL-terminated name to open the section by, or "" for an
  *	unnamed section; the bytes after the NUL must be 0
  *
- * Anonymous sections reserve no memory up front, so one may be far larger
- * than RAM; memory is charged (memory cgroup, overcommit) page by page as it
- * is touched, and a touch the system cannot satisfy raises SIGBUS, as for a
- * memfd. A file-backed section holds a reference to the file as it was
- * opened; its views share the file's page cache.
- *
- * Errors, besides the general ones:
- *
- * - EINVAL: an unknown @flags bit; @__reserved not 0; @max_prot without
- *   TETHER_SECTION_READ or with an unknown bit; anonymous with @length 0,
- *   with @length beyond the largest file size, or with
- *   TETHER_SECTION_CREATE_EXTEND; file-backed with @length 0 on an empty
- *   file, or longer than the file without TETHER_SECTION_CREATE_EXTEND;
- *   bytes after the NUL of @name not 0.
- * - ENAMETOOLONG: @name has no NUL within TETHER_SECTION_NAME_MAX bytes.
- * - EBADF: @backing_fd is neither -1 nor an open descriptor (O_PATH
- *   descriptors do not count).
- * - ENODEV: @backing_fd is not a regular file, its file system cannot
- *   mmap(), or it is not one of the kinds a section accepts: shmem (tmpfs,
- *   memfd), a file system on a block device, NFS, SMB/CIFS, 9p, Ceph, AFS
- *   or FUSE. memfd_secret(), hugetlbfs, procfs, sysfs and other pseudo or
- *   stacking file systems are refused.
- * - EACCES: @backing_fd is not open for reading; @max_prot has
- *   TETHER_SECTION_WRITE and @backing_fd is not open for writing or the
- *   file is append-only (a descriptor opened O_APPEND, or opened before
- *   the flag was set: open() itself refuses O_RDWR without O_APPEND on
- *   such a file); TETHER_SECTION_CREATE_EXTEND is needed and @backing_fd
- *   is not open for writing; @max_prot has TETHER_SECTION_WRITE and @backing_fd is a memfd with
- *   F_SEAL_WRITE or F_SEAL_FUTURE_WRITE; TETHER_SECTION_CREATE_EXTEND on
- *   an append-only or immutable file (truncate(2)'s EPERM).
- * - EEXIST: @name is already taken in the caller's user namespace.
- * - ENOMEM, EMFILE, ENFILE: out of memory, descriptors or files.
- * - ENOSPC: the kernel's internal tmpfs could not make the file of an
- *   anonymous section (out of memory for its inode).
- * - other errors of truncate(2) on the file's path when extending it.
- *
- * A file that TETHER_SECTION_CREATE_EXTEND grew stays grown if the call
- * then fails (out of memory or descriptors, or EEXIST when another caller
- * took @name meanwhile).
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_section_create".
  */
-struct tether_section_create {
+struct tether_cmd_section_create {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 length;
@@ -716,26 +467,18 @@ struct tether_section_create {
 #define TETHER_IOC_SECTION_CREATE _IO(TETHER_TYPE, TETHER_CMD_SECTION_CREATE)
 
 /**
- * struct tether_section_open - TETHER_IOC_SECTION_OPEN: another descriptor
+ * struct tether_cmd_section_open - TETHER_IOC_SECTION_OPEN: another descriptor
  * for a named section
- * @size: (in) sizeof(struct tether_section_open)
+ * @size: (in) sizeof(struct tether_cmd_section_open)
  * @flags: (in) must be 0
  * @access: (in) the desired access: TETHER_SECTION_READ, optionally with
  *	TETHER_SECTION_WRITE
  * @fd: (out) the new section descriptor (O_CLOEXEC), with access @access
  * @name: (in) the NUL-terminated name; the bytes after the NUL must be 0
  *
- * Errors, besides the general ones:
- *
- * - EINVAL: @flags not 0; @access without TETHER_SECTION_READ or with an
- *   unknown bit; @name empty; bytes after the NUL of @name not 0.
- * - ENAMETOOLONG: @name has no NUL within TETHER_SECTION_NAME_MAX bytes.
- * - ENOENT: no section has that name in the caller's user namespace.
- * - EACCES: @access exceeds the section's maximum protection; the caller
- *   is neither the creator's effective uid nor has CAP_IPC_OWNER.
- * - ENOMEM, EMFILE, ENFILE: out of memory, descriptors or files.
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_section_open".
  */
-struct tether_section_open {
+struct tether_cmd_section_open {
 	__u32 size;
 	__u32 flags;
 	__u32 access;
@@ -762,13 +505,7 @@ struct tether_section_open {
  *	copy-on-write copies of MAP_PRIVATE views are not counted
  * @name: (out) the section's name, or "" if unnamed
  *
- * The counts are a snapshot; other processes may change them at any time.
- *
- * Errors, besides the general ones (EPERM does not apply):
- *
- * - ENOTTY: the descriptor is not a section descriptor.
- * - EINVAL: @flags not 0.
- * - EINTR: a fatal signal arrived while counting resident pages.
+ * Rules and errors: Documentation/tether.rst, "struct tether_section_info".
  */
 struct tether_section_info {
 	__u32 size;
@@ -783,76 +520,6 @@ struct tether_section_info {
 };
 
 #define TETHER_IOC_SECTION_QUERY _IO(TETHER_TYPE, TETHER_CMD_SECTION_QUERY)
-
-/**
- * DOC: Requests
- *
- * A request asks the module to write data into a user output buffer that
- * the request names by address (an embedded pointer, as in a
- * METHOD_BUFFERED ioctl on Windows). This is the analogue of
- * WdfRequestProbeAndLockUserBufferForWrite(): TETHER_IOC_REQUEST_SUBMIT
- * checks, in the calling thread and its address space, that every byte of
- * [addr, addr + length) is mapped writable, and pins (locks) all its pages
- * for write before a single byte is written. If any page cannot be pinned
- * the call fails with EFAULT, every pin taken so far is dropped and nothing
- * is written anywhere. The pages stay pinned until the request completes;
- * the module then marks them dirty and unpins them, whatever the outcome.
- *
- * The data comes from a *source* (enum tether_source_type). The module
- * writes it only through the pinned pages, never through the user address,
- * so a buffer that is unmapped, remapped or freed while a request is
- * outstanding is harmless: the write lands in the pinned pages and is lost
- * with them.
- *
- * A request runs either
- *
- * - synchronously (no flags): the data is written before the call returns,
- *   and the call's result is the request's result; or
- * - asynchronously (TETHER_REQUEST_ASYNC): the call returns once the buffer
- *   is locked, and a kernel worker writes the data and completes the
- *   request; or
- * - held (TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD): the buffer is locked
- *   and nothing more happens until TETHER_IOC_REQUEST_COMPLETE starts the
- *   transfer (status 0) or fails the request (a negative errno), the way a
- *   driver parks a request in a manual queue until its device has data.
- *
- * An asynchronous request completes with a status: 0, the error of its
- * source, -ECANCELED (TETHER_IOC_REQUEST_CANCEL, or the context being
- * closed), or the error given to TETHER_IOC_REQUEST_COMPLETE. Completion
- * unpins the buffer and queues a TETHER_EVENT_REQUEST event (id in @handle,
- * cookie, buffer range in @start/@end, status in @status). The request then
- * waits, holding no pages, until TETHER_IOC_REQUEST_WAIT collects its
- * status, once, as aio_return() does for POSIX AIO; until then it counts
- * towards the context's limit of outstanding requests. A cancelled request
- * may have written part of its buffer.
- *
- * Request ids are issued from 1, in order, and never reused in a context; a
- * synchronous request has one too. An id that was issued but is no longer
- * outstanding (it completed synchronously or was collected) gets EALREADY;
- * one that was never issued by this context gets ENOENT.
- *
- * Only the process that submitted a request may complete, cancel or wait
- * for it (EPERM otherwise, also for a process sharing its address space);
- * any thread of that process may. Closing the context cancels every
- * outstanding request, stops a transfer in progress (at once if it waits
- * for a source that blocks, such as a FUSE file that never answers: the
- * read is left to finish on its own, holding no page of the request), and
- * unpins everything; so does the owner's exit (or exec), even while another
- * process still holds the file. Cancelling ends such a request at once too.
- *
- * Limits (module parameters, fixed when the context is opened): at most
- * max_requests outstanding requests (ENOSPC), and at most max_request_mb
- * MiB locked by requests at once (ENOMEM). Locked pages count towards the
- * context's max_pinned_bytes too, and every request's, synchronous,
- * asynchronous or held, towards RLIMIT_MEMLOCK as well (unless the caller
- * has CAP_IPC_LOCK) for as long as they stay locked.
- *
- * The errors are the general ones: EINVAL for an invalid parameter or a
- * zero length, EFAULT for a buffer that is not mapped writable, EALREADY
- * for a request that has completed, ENOENT for one never issued, EPERM for
- * a process other than the submitter, ENOSPC and ENOMEM for the limits
- * (the README maps them to WDF's status codes).
- */
 
 /**
  * enum tether_source_type - where a request's data comes from
@@ -877,7 +544,7 @@ enum tether_source_type {
 	((__u8)(((__u64)(o) * 0x9E3779B97F4A7C15ULL) >> 56))
 
 /**
- * enum tether_request_flags - flags of struct tether_request_submit
+ * enum tether_request_flags - flags of struct tether_cmd_request_submit
  * @TETHER_REQUEST_ASYNC: return once the buffer is locked; a kernel worker
  *	writes the data and completes the request.
  * @TETHER_REQUEST_HOLD: with TETHER_REQUEST_ASYNC only: keep the locked
@@ -891,9 +558,9 @@ enum tether_request_flags {
 };
 
 /**
- * struct tether_request_submit - TETHER_IOC_REQUEST_SUBMIT: read from a
+ * struct tether_cmd_request_submit - TETHER_IOC_REQUEST_SUBMIT: read from a
  *	source into a user buffer
- * @size: (in) sizeof(struct tether_request_submit)
+ * @size: (in) sizeof(struct tether_cmd_request_submit)
  * @flags: (in) enum tether_request_flags
  * @source: (in) enum tether_source_type
  * @source_fd: (in) the section descriptor for TETHER_SOURCE_SECTION; -1
@@ -908,36 +575,9 @@ enum tether_request_flags {
  *	(wait, cancel, complete) once it has returned
  * @__reserved: must be 0
  *
- * Checks are made in this order: @flags, @__reserved and the source
- * (EINVAL, EBADF), @length and the source range (EINVAL), the buffer
- * lying in the user address space (EFAULT), limits (ENOSPC, ENOMEM), then
- * the buffer's mapping (EFAULT).
- *
- * Errors:
- *
- * - EINVAL: unknown @flags, TETHER_REQUEST_HOLD without
- *   TETHER_REQUEST_ASYNC, unknown @source, @source_fd not -1 for the
- *   pattern, @source_fd not a section descriptor for a section, @length
- *   is 0, @source_offset + @length beyond the end of the source,
- *   @addr + @length wraps around, @__reserved not 0.
- * - EBADF: for a section, @source_fd is not an open descriptor.
- * - EFAULT: part of the buffer is not mapped, is mapped without write
- *   access (read-only, PROT_NONE guard page), is an I/O or PFN mapping, or
- *   lies outside the user address space; nothing was written. Also the
- *   reply cannot be written: a synchronous request writes its @id before
- *   the data, so then nothing was written or counted.
- * - EOPNOTSUPP: TETHER_REQUEST_HOLD (a long-term writable pin) on a
- *   MAP_SHARED mapping of a file that needs dirty tracking (ext4, xfs,
- *   ...), on every kernel; nothing was written or pinned.
- * - ENOSPC: max_requests requests are outstanding.
- * - ENOMEM: locking the buffer would exceed max_request_mb, the context's
- *   max_pinned_bytes or (without CAP_IPC_LOCK) RLIMIT_MEMLOCK, or memory
- *   ran out.
- * - EINTR: a fatal signal arrived while locking or (synchronous) writing.
- * - a synchronous request returns the error its source reported (a
- *   section: EIO when its file shrank, or the file system's read error).
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_request_submit".
  */
-struct tether_request_submit {
+struct tether_cmd_request_submit {
 	__u32 size;
 	__u32 flags;
 	__u32 source;
@@ -953,9 +593,9 @@ struct tether_request_submit {
 #define TETHER_IOC_REQUEST_SUBMIT _IO(TETHER_TYPE, TETHER_CMD_REQUEST_SUBMIT)
 
 /**
- * struct tether_request_complete - TETHER_IOC_REQUEST_COMPLETE: finish a
+ * struct tether_cmd_request_complete - TETHER_IOC_REQUEST_COMPLETE: finish a
  *	held request
- * @size: (in) sizeof(struct tether_request_complete)
+ * @size: (in) sizeof(struct tether_cmd_request_complete)
  * @flags: (in) must be 0
  * @id: (in) a held request (TETHER_REQUEST_HOLD)
  * @status: (in) 0: write the data (the worker does it, then the request
@@ -963,12 +603,9 @@ struct tether_request_submit {
  *	request now with this status, writing nothing
  * @__reserved: must be 0
  *
- * Errors: EINVAL: @status is positive or below -4095, or @__reserved is
- * not 0; EALREADY: the request is no longer held (it completed, or its
- * completion is under way: completing twice); ENOENT: no such request;
- * EPERM: not the submitting process.
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_request_complete".
  */
-struct tether_request_complete {
+struct tether_cmd_request_complete {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 id;
@@ -979,20 +616,15 @@ struct tether_request_complete {
 #define TETHER_IOC_REQUEST_COMPLETE _IO(TETHER_TYPE, TETHER_CMD_REQUEST_COMPLETE)
 
 /**
- * struct tether_request_cancel - TETHER_IOC_REQUEST_CANCEL: cancel a request
- * @size: (in) sizeof(struct tether_request_cancel)
+ * struct tether_cmd_request_cancel - TETHER_IOC_REQUEST_CANCEL: cancel a
+ *	request
+ * @size: (in) sizeof(struct tether_cmd_request_cancel)
  * @flags: (in) must be 0
  * @id: (in) an outstanding request
  *
- * On success the request completes (or has completed) with -ECANCELED: a
- * held or queued one at once, one being written as soon as the worker
- * reaches the next page.
- *
- * Errors: EALREADY: the request has completed or is completing (also a
- * second cancel); ENOENT: no such request; EPERM: not the submitting
- * process.
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_request_cancel".
  */
-struct tether_request_cancel {
+struct tether_cmd_request_cancel {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 id;
@@ -1001,24 +633,17 @@ struct tether_request_cancel {
 #define TETHER_IOC_REQUEST_CANCEL _IO(TETHER_TYPE, TETHER_CMD_REQUEST_CANCEL)
 
 /**
- * struct tether_request_wait - TETHER_IOC_REQUEST_WAIT: wait for a request
+ * struct tether_cmd_request_wait - TETHER_IOC_REQUEST_WAIT: wait for a request
  *	to complete and collect its status
- * @size: (in) sizeof(struct tether_request_wait)
+ * @size: (in) sizeof(struct tether_cmd_request_wait)
  * @flags: (in) must be 0
  * @id: (in) an outstanding request
  * @timeout_ms: (in) how long to wait; 0: do not block
  * @status: (out) the request's status, 0 or a negative errno
  *
- * On success the request is gone: its id gets EALREADY from now on. The
- * status is written before the request is taken out: when it cannot be
- * written (EFAULT) the request stays, and a retry collects it.
- *
- * Errors: ETIMEDOUT: not completed within @timeout_ms (it stays
- * outstanding); EINTR: a signal arrived; EALREADY: already collected
- * (waiting twice); ENOENT: no such request; EPERM: not the submitting
- * process.
+ * Rules and errors: Documentation/tether.rst, "struct tether_cmd_request_wait".
  */
-struct tether_request_wait {
+struct tether_cmd_request_wait {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 id;

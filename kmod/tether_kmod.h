@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* tether.ko private declarations shared by the module's files. */
-#ifndef _TETHER_PRIVATE_H
-#define _TETHER_PRIVATE_H
+#ifndef _TETHER_KMOD_H
+#define _TETHER_KMOD_H
 
 #include <linux/atomic.h>
 #include <linux/idr.h>
@@ -32,33 +32,100 @@ struct tether_ev_stats {
 struct tether_read;
 
 /*
- * One open of /dev/tether: bound to the opener's mm.
+ * The event ring and the validity table of a context (ring.c): one page for
+ * the consumer, one read-only area for the rest, both mapped by userspace.
+ */
+struct tether_ring {
+	/*
+	 * producer side, under tether_ctx.lock: @prod, @seq, @overflowed,
+	 * @dropped_since_overflow and the header's fields
+	 */
+	u64 prod;
+	u64 seq;
+	bool overflowed;
+	u64 dropped_since_overflow;
+
+	/* serializes read() consumers; taken before mmap_lock (faults) */
+	struct mutex read_mutex;
+	/* read() and poll() wait here for events */
+	wait_queue_head_t wq;
+
+	/* fixed from open to close: */
+	struct tether_ring_consumer *consumer;
+	struct page **consumer_pages;
+	void *shared;
+	struct page **shared_pages;
+	size_t shared_size;
+	struct tether_ring_header *hdr;
+	struct tether_event *events;
+	/* the validity table: one word per slot, written under tether_ctx.lock */
+	u64 *validity;
+	u32 entries;
+};
+
+/* The requests of a context (request.c). */
+struct tether_requests {
+	/*
+	 * id -> struct tether_request, from submit until collected; its own
+	 * lock nests inside tether_ctx.lock
+	 */
+	struct xarray table;
+	/* the last request id issued; ids above it were never issued */
+	atomic64_t last_id;
+	/* outstanding requests (in @table, or running synchronously) */
+	atomic64_t nr;
+	/* pages locked by requests now */
+	atomic64_t pages;
+	atomic64_t submitted;
+	atomic64_t succeeded;
+	atomic64_t failed;
+	atomic64_t cancelled;
+	/* limits, fixed at open from the module parameters */
+	u32 max;
+	u64 max_pages;
+	/* requests waiting for the worker, oldest first; under tether_ctx.lock */
+	struct list_head queue;
+	/* set under tether_ctx.lock when the file is being closed */
+	bool closing;
+	/* writes queued requests into their pages, one at a time */
+	struct work_struct work;
+	/* the worker's detached read still running, if any; under tether_ctx.lock */
+	struct tether_read *read;
+	/* woken when a request completes */
+	wait_queue_head_t wq;
+};
+
+/*
+ * One open of /dev/tether: bound to the opener's mm. Its ranges are here
+ * (region.c), its ring in @ring (ring.c), its requests in @reqs (request.c).
  *
  * Locking (outermost first):
  *   mmap_lock of @mm (GUP takes it; the kernel calls the notifier with it
  *   held or with other locks: rmap, migration, exit_mmap) -> @lock
- *   @read_mutex -> (page faults on the read() buffer) -> mmap_lock
+ *   @ring.read_mutex -> (page faults on the read() buffer) -> mmap_lock
+ *   @lock -> the @reqs.table xarray's own lock
  * @lock is a spinlock and is the only lock the notifier takes, so the
  * notifier never sleeps, blockable or not, and never needs to fail. Nothing
  * is allocated and no user memory is touched under it.
  * The @regions xarray and the @slots ida lock themselves; limits and the
- * counters that change outside the notifier are atomics. @release_work
- * and file release are the only ones left to touch @regions and
- * @requests once @mm has exited (every ioctl from another mm gets EPERM);
- * file release cancels @release_work before it frees anything.
- * Requests: @lock -> the @requests xarray's own lock. Request states and
- * @req_queue change only under @lock; pages are unpinned outside it.
+ * counters that change outside the notifier are atomics. @exit_work
+ * and closing the file are the only ones left to touch @regions and
+ * @reqs once @mm has exited (every ioctl from another mm gets EPERM);
+ * closing the file cancels @exit_work before it frees anything.
+ * Request states and @reqs.queue change only under @lock; pages are
+ * unpinned outside it.
  */
 struct tether_ctx {
 	/* the opener's mm, held with mmgrab() (not mmget()) for the file's life */
 	struct mm_struct *mm;
-	/* on @mm for the file's life: its ->release queues @release_work */
+	/* on @mm for the file's life: its ->release queues @exit_work */
 	struct mmu_notifier mn;
 	pid_t owner_pid;
 	char owner_comm[TASK_COMM_LEN];
 	/* on tether_ctx_list, under tether_ctx_list_lock (debugfs) */
 	struct list_head node;
 
+	/* secured ranges (region.c): */
 	/* handle -> struct tether_region, for ranges that are secured */
 	struct xarray regions;
 	/* free words of the validity table */
@@ -74,64 +141,21 @@ struct tether_ctx {
 	u64 max_pinned_pages;
 
 	/*
-	 * protects: region states, validity table writes, generation counter,
-	 * producer side of the ring (@prod, @seq, @overflowed, header), @ev,
-	 * request states, @req_queue, @req_closing
+	 * protects: region states, validity table writes, @next_gen, the
+	 * ring's producer side, @ev, request states, @reqs.queue,
+	 * @reqs.closing, @reqs.read, @exiting
 	 */
 	spinlock_t lock;
 	u64 next_gen;
-	u64 prod;
-	u64 seq;
-	bool overflowed;
-	u64 dropped_since_overflow;
 	struct tether_ev_stats ev;
 
 	/* set (under @lock) once @mm is exiting */
 	bool exiting;
-	/* releases every range and cancels every request once @mm exits */
-	struct work_struct release_work;
+	/* unsecures every range and cancels every request once @mm exits */
+	struct work_struct exit_work;
 
-	/* requests (request.c) */
-	/* id -> struct tether_request, from submit until collected */
-	struct xarray requests;
-	/* the last request id issued; ids above it were never issued */
-	atomic64_t last_req_id;
-	/* outstanding requests (in @requests, or running synchronously) */
-	atomic64_t nr_requests;
-	/* pages locked by requests now */
-	atomic64_t req_pages;
-	atomic64_t req_submitted;
-	atomic64_t req_succeeded;
-	atomic64_t req_failed;
-	atomic64_t req_cancelled;
-	/* limits, fixed at open from the module parameters */
-	u32 max_requests;
-	u64 max_req_pages;
-	/* requests waiting for the worker, oldest first; under @lock */
-	struct list_head req_queue;
-	/* set under @lock when the file is being closed */
-	bool req_closing;
-	/* writes queued requests into their pages, one at a time */
-	struct work_struct req_work;
-	/* the worker's detached read still running, if any; under @lock */
-	struct tether_read *req_read;
-	/* woken when a request completes */
-	wait_queue_head_t req_wq;
-
-	/* serializes read() consumers */
-	struct mutex read_mutex;
-	wait_queue_head_t wq;
-
-	/* the ring: a page for the consumer, one area for the rest (ring.c) */
-	struct tether_ring_consumer *consumer;
-	struct page **consumer_pages;
-	void *shared;
-	struct page **shared_pages;
-	size_t shared_size;
-	struct tether_ring_header *hdr;
-	struct tether_event *events;
-	u64 *validity;
-	u32 ring_entries;
+	struct tether_ring ring;
+	struct tether_requests reqs;
 };
 
 /* A secured range's life: SECURING until its first valid snapshot, then ACTIVE. */
@@ -209,38 +233,39 @@ int tether_respond_fault_in(struct tether_ucmd *ucmd, size_t cmd_len);
 bool tether_add_within(atomic64_t *counter, u64 n, u64 limit);
 int tether_charge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
 void tether_uncharge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
-int tether_secure(struct tether_ucmd *ucmd);
-int tether_release(struct tether_ucmd *ucmd);
-int tether_release_batch(struct tether_ucmd *ucmd);
-void tether_release_all(struct tether_ctx *ctx);
-void tether_release_work(struct work_struct *work);
+int tether_ioctl_secure(struct tether_ucmd *ucmd);
+int tether_ioctl_release(struct tether_ucmd *ucmd);
+int tether_ioctl_release_batch(struct tether_ucmd *ucmd);
+void tether_unsecure_all(struct tether_ctx *ctx);
+void tether_exit_work(struct work_struct *work);
 int tether_pin_pages(unsigned long start, unsigned long npages,
 		     unsigned int gup_flags, struct page **pages,
 		     unsigned long *npinned);
 
 /* ring.c */
-int tether_ring_alloc(struct tether_ctx *ctx, u32 entries, u32 max_regions);
-void tether_ring_free(struct tether_ctx *ctx);
+int tether_ring_validity_alloc(struct tether_ctx *ctx, u32 entries,
+			       u32 max_regions);
+void tether_ring_validity_free(struct tether_ctx *ctx);
 void tether_ring_post(struct tether_ctx *ctx, struct tether_event *ev);
 ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
 			 bool nonblock);
 __poll_t tether_ring_poll(struct tether_ctx *ctx, struct file *filp,
 			  poll_table *wait);
 int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma);
-int tether_rearm(struct tether_ucmd *ucmd);
+int tether_ioctl_rearm(struct tether_ucmd *ucmd);
 
 /* section.c */
 int tether_section_module_init(void);
 void tether_section_module_exit(void);
-int tether_section_create(struct tether_ucmd *ucmd);
-int tether_section_open(struct tether_ucmd *ucmd);
+int tether_ioctl_section_create(struct tether_ucmd *ucmd);
+int tether_ioctl_section_open(struct tether_ucmd *ucmd);
 struct file *tether_section_backing(struct file *filp, u64 *length);
 
 /* request.c */
-int tether_request_submit(struct tether_ucmd *ucmd);
-int tether_request_complete(struct tether_ucmd *ucmd);
-int tether_request_cancel(struct tether_ucmd *ucmd);
-int tether_request_wait(struct tether_ucmd *ucmd);
+int tether_ioctl_request_submit(struct tether_ucmd *ucmd);
+int tether_ioctl_request_complete(struct tether_ucmd *ucmd);
+int tether_ioctl_request_cancel(struct tether_ucmd *ucmd);
+int tether_ioctl_request_wait(struct tether_ucmd *ucmd);
 void tether_requests_init(struct tether_ctx *ctx, u32 max_requests,
 			  u64 max_pages);
 void tether_requests_close(struct tether_ctx *ctx);
@@ -277,4 +302,4 @@ static inline void tether_vm_flags_mod(struct vm_area_struct *vma,
 #endif
 }
 
-#endif /* _TETHER_PRIVATE_H */
+#endif /* _TETHER_KMOD_H */
