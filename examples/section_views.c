@@ -11,7 +11,7 @@
 int main(void)
 {
 	int ctx = open("/dev/tether", O_RDWR | O_CLOEXEC);
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c),
 		.length = 1 << 20,                 /* 1 MiB */
 		.max_prot = TETHER_SECTION_READ | TETHER_SECTION_WRITE,

@@ -6,7 +6,7 @@
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 /* every open context, for the debugfs view */
 LIST_HEAD(tether_ctx_list);

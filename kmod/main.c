@@ -31,7 +31,7 @@
 
 #include <linux/tether.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 /*
  * Per-context limits, read when a context is opened: changing them affects
@@ -122,7 +122,7 @@ module_param_cb(max_request_mb, &tether_max_request_mb_ops, &max_request_mb, 064
 MODULE_PARM_DESC(max_request_mb,
 		 "MiB one context's requests may lock at once (default 256)");
 
-static int tether_get_info(struct tether_ucmd *ucmd)
+static int tether_ioctl_get_info(struct tether_ucmd *ucmd)
 {
 	struct tether_info *info = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
@@ -141,7 +141,7 @@ static int tether_get_info(struct tether_ucmd *ucmd)
 	return tether_respond(ucmd, sizeof(*info));
 }
 
-static int tether_get_stats(struct tether_ucmd *ucmd)
+static int tether_ioctl_get_stats(struct tether_ucmd *ucmd)
 {
 	struct tether_stats *st = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
@@ -239,17 +239,17 @@ int tether_respond_fault_in(struct tether_ucmd *ucmd, size_t cmd_len)
 /* Every ioctl argument structure; sizes the dispatcher's buffer. */
 union tether_ucmd_buffer {
 	struct tether_info info;
-	struct tether_secure secure;
-	struct tether_release release;
-	struct tether_release_batch release_batch;
-	struct tether_rearm rearm;
+	struct tether_cmd_secure secure;
+	struct tether_cmd_release release;
+	struct tether_cmd_release_batch release_batch;
+	struct tether_cmd_rearm rearm;
 	struct tether_stats stats;
-	struct tether_section_create section_create;
-	struct tether_section_open section_open;
-	struct tether_request_submit request_submit;
-	struct tether_request_complete request_complete;
-	struct tether_request_cancel request_cancel;
-	struct tether_request_wait request_wait;
+	struct tether_cmd_section_create section_create;
+	struct tether_cmd_section_open section_open;
+	struct tether_cmd_request_submit request_submit;
+	struct tether_cmd_request_complete request_complete;
+	struct tether_cmd_request_cancel request_cancel;
+	struct tether_cmd_request_wait request_wait;
 };
 
 /*
@@ -278,31 +278,32 @@ struct tether_ioctl_op {
 	}
 
 static const struct tether_ioctl_op tether_ioctl_ops[] = {
-	TETHER_IOCTL_OP(TETHER_CMD_GET_INFO, tether_get_info,
+	TETHER_IOCTL_OP(TETHER_CMD_GET_INFO, tether_ioctl_get_info,
 			struct tether_info, max_pinned_bytes),
-	TETHER_IOCTL_OP(TETHER_CMD_SECURE, tether_secure,
-			struct tether_secure, __reserved),
-	TETHER_IOCTL_OP(TETHER_CMD_RELEASE, tether_release,
-			struct tether_release, handle),
-	TETHER_IOCTL_OP(TETHER_CMD_RELEASE_BATCH, tether_release_batch,
-			struct tether_release_batch, done),
-	TETHER_IOCTL_OP(TETHER_CMD_REARM, tether_rearm,
-			struct tether_rearm, next_seq),
-	TETHER_IOCTL_OP(TETHER_CMD_GET_STATS, tether_get_stats,
+	TETHER_IOCTL_OP(TETHER_CMD_SECURE, tether_ioctl_secure,
+			struct tether_cmd_secure, __reserved),
+	TETHER_IOCTL_OP(TETHER_CMD_RELEASE, tether_ioctl_release,
+			struct tether_cmd_release, handle),
+	TETHER_IOCTL_OP(TETHER_CMD_RELEASE_BATCH, tether_ioctl_release_batch,
+			struct tether_cmd_release_batch, done),
+	TETHER_IOCTL_OP(TETHER_CMD_REARM, tether_ioctl_rearm,
+			struct tether_cmd_rearm, next_seq),
+	TETHER_IOCTL_OP(TETHER_CMD_GET_STATS, tether_ioctl_get_stats,
 			struct tether_stats, retries),
-	TETHER_IOCTL_OP(TETHER_CMD_SECTION_CREATE, tether_section_create,
-			struct tether_section_create, name),
-	TETHER_IOCTL_OP(TETHER_CMD_SECTION_OPEN, tether_section_open,
-			struct tether_section_open, name),
+	TETHER_IOCTL_OP(TETHER_CMD_SECTION_CREATE, tether_ioctl_section_create,
+			struct tether_cmd_section_create, name),
+	TETHER_IOCTL_OP(TETHER_CMD_SECTION_OPEN, tether_ioctl_section_open,
+			struct tether_cmd_section_open, name),
 	/* TETHER_CMD_SECTION_QUERY: on section descriptors (section.c) */
-	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_SUBMIT, tether_request_submit,
-			struct tether_request_submit, __reserved),
-	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_COMPLETE, tether_request_complete,
-			struct tether_request_complete, __reserved),
-	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_CANCEL, tether_request_cancel,
-			struct tether_request_cancel, id),
-	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_WAIT, tether_request_wait,
-			struct tether_request_wait, status),
+	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_SUBMIT, tether_ioctl_request_submit,
+			struct tether_cmd_request_submit, __reserved),
+	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_COMPLETE,
+			tether_ioctl_request_complete,
+			struct tether_cmd_request_complete, __reserved),
+	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_CANCEL, tether_ioctl_request_cancel,
+			struct tether_cmd_request_cancel, id),
+	TETHER_IOCTL_OP(TETHER_CMD_REQUEST_WAIT, tether_ioctl_request_wait,
+			struct tether_cmd_request_wait, status),
 };
 
 static long tether_fops_ioctl(struct file *filp, unsigned int cmd,
@@ -376,22 +377,22 @@ static int tether_fops_mmap(struct file *filp, struct vm_area_struct *vma)
  * The owner's mm is exiting (exit_mmap(), after the interval notifiers have
  * posted their TETHER_REASON_EXIT events), or the file is being closed
  * (mmu_notifier_unregister()). Sleeping is allowed here but nothing needs
- * it: queue the release.
+ * it: queue the exit work.
  */
-static void tether_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
+static void tether_mm_exit(struct mmu_notifier *mn, struct mm_struct *mm)
 {
 	struct tether_ctx *ctx = container_of(mn, struct tether_ctx, mn);
 
 	spin_lock(&ctx->lock);
 	if (!ctx->exiting) {
 		ctx->exiting = true;
-		schedule_work(&ctx->release_work);
+		schedule_work(&ctx->exit_work);
 	}
 	spin_unlock(&ctx->lock);
 }
 
 static const struct mmu_notifier_ops tether_mm_ops = {
-	.release = tether_mm_release,
+	.release = tether_mm_exit,
 };
 
 static int tether_fops_open(struct inode *inode, struct file *filp)
@@ -416,7 +417,7 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	tether_requests_init(ctx, READ_ONCE(max_requests),
 			     (u64)READ_ONCE(max_request_mb) << (20 - PAGE_SHIFT));
 	spin_lock_init(&ctx->lock);
-	INIT_WORK(&ctx->release_work, tether_release_work);
+	INIT_WORK(&ctx->exit_work, tether_exit_work);
 	mutex_init(&ctx->read_mutex);
 	init_waitqueue_head(&ctx->wq);
 	ctx->owner_pid = task_tgid_vnr(current);
@@ -439,7 +440,7 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	return stream_open(inode, filp);
 }
 
-static int tether_fops_release(struct inode *inode, struct file *filp)
+static int tether_fops_close(struct inode *inode, struct file *filp)
 {
 	struct tether_ctx *ctx = filp->private_data;
 
@@ -449,13 +450,13 @@ static int tether_fops_release(struct inode *inode, struct file *filp)
 
 	/*
 	 * Unregistering runs ->release if exit_mmap() has not yet, which
-	 * queues the release work; whether queued by it or by the exit, let
+	 * queues the exit work; whether queued by it or by the exit, let
 	 * it finish before anything is freed, then clean up what is left.
 	 */
 	mmu_notifier_unregister(&ctx->mn, ctx->mm);
-	cancel_work_sync(&ctx->release_work);
+	cancel_work_sync(&ctx->exit_work);
 	tether_requests_close(ctx);
-	tether_release_all(ctx);
+	tether_unsecure_all(ctx);
 	xa_destroy(&ctx->regions);
 	ida_destroy(&ctx->slots);
 	tether_ring_free(ctx);
@@ -467,7 +468,7 @@ static int tether_fops_release(struct inode *inode, struct file *filp)
 static const struct file_operations tether_fops = {
 	.owner = THIS_MODULE,
 	.open = tether_fops_open,
-	.release = tether_fops_release,
+	.release = tether_fops_close,
 	.unlocked_ioctl = tether_fops_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.read = tether_fops_read,

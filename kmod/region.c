@@ -40,7 +40,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 /* how often a secure is tried when the range keeps changing under it */
 #define TETHER_SECURE_TRIES 4
@@ -475,9 +475,9 @@ static int tether_region_activate(struct tether_region *r)
 	return -EAGAIN;
 }
 
-int tether_secure(struct tether_ucmd *ucmd)
+int tether_ioctl_secure(struct tether_ucmd *ucmd)
 {
-	struct tether_secure *cmd = ucmd->cmd;
+	struct tether_cmd_secure *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
 	unsigned long start, end, last;
 	struct tether_region *r;
@@ -590,7 +590,7 @@ err_count:
 	return ret;
 }
 
-static int tether_release_one(struct tether_ctx *ctx, u64 handle)
+static int tether_unsecure(struct tether_ctx *ctx, u64 handle)
 {
 	struct tether_region *r;
 
@@ -602,18 +602,18 @@ static int tether_release_one(struct tether_ctx *ctx, u64 handle)
 	return 0;
 }
 
-int tether_release(struct tether_ucmd *ucmd)
+int tether_ioctl_release(struct tether_ucmd *ucmd)
 {
-	struct tether_release *cmd = ucmd->cmd;
+	struct tether_cmd_release *cmd = ucmd->cmd;
 
 	if (cmd->flags)
 		return -EINVAL;
-	return tether_release_one(ucmd->ctx, cmd->handle);
+	return tether_unsecure(ucmd->ctx, cmd->handle);
 }
 
-int tether_release_batch(struct tether_ucmd *ucmd)
+int tether_ioctl_release_batch(struct tether_ucmd *ucmd)
 {
-	struct tether_release_batch *cmd = ucmd->cmd;
+	struct tether_cmd_release_batch *cmd = ucmd->cmd;
 	u64 __user *uhandles = u64_to_user_ptr(cmd->handles);
 	int ret = 0, err;
 	u64 handle;
@@ -625,7 +625,7 @@ int tether_release_batch(struct tether_ucmd *ucmd)
 			ret = -EFAULT;
 			break;
 		}
-		ret = tether_release_one(ucmd->ctx, handle);
+		ret = tether_unsecure(ucmd->ctx, handle);
 		if (ret)
 			break;
 		if (fatal_signal_pending(current)) {
@@ -642,20 +642,20 @@ int tether_release_batch(struct tether_ucmd *ucmd)
 /*
  * The owner's address space went away (exit, exec) while the file stays
  * open somewhere (a forked child, a socket peer, or just not closed yet).
- * Nobody can use the ranges or requests any more (EPERM): release and
+ * Nobody can use the ranges or requests any more (EPERM): unsecure and
  * cancel them now rather than when the last holder closes the file.
  */
-void tether_release_work(struct work_struct *work)
+void tether_exit_work(struct work_struct *work)
 {
 	struct tether_ctx *ctx = container_of(work, struct tether_ctx,
-					      release_work);
+					      exit_work);
 
 	tether_requests_cancel_all(ctx);
-	tether_release_all(ctx);
+	tether_unsecure_all(ctx);
 }
 
 /* Release every range (the owner's mm exited, or the file is closed). */
-void tether_release_all(struct tether_ctx *ctx)
+void tether_unsecure_all(struct tether_ctx *ctx)
 {
 	struct tether_region *r;
 	unsigned long handle;

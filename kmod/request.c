@@ -125,7 +125,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 /* runs the transfers of asynchronous requests, for every context */
 static struct workqueue_struct *tether_req_wq;
@@ -209,7 +209,7 @@ static void tether_request_unpin(struct tether_request *req)
 }
 
 /* Unpin the buffer and give back its charges. May sleep. */
-static void tether_request_release_pages(struct tether_request *req)
+static void tether_request_drop_pages(struct tether_request *req)
 {
 	struct tether_ctx *ctx = req->ctx;
 
@@ -228,7 +228,7 @@ static void tether_request_free(struct tether_request *req)
 {
 	struct tether_ctx *ctx = req->ctx;
 
-	tether_request_release_pages(req);
+	tether_request_drop_pages(req);
 	tether_source_put(&req->src);
 	put_pid(req->owner);
 	if (req->cred)
@@ -517,7 +517,7 @@ static void tether_request_count(struct tether_ctx *ctx, int status)
 }
 
 /*
- * Complete an asynchronous request: release its pages, then make it DONE,
+ * Complete an asynchronous request: drop its pages, then make it DONE,
  * queue its event and wake whoever waits. The caller moved it to ENDING, or
  * is the worker that made it RUNNING, so no one else touches it until it is
  * DONE; after that it may be freed at any time. May sleep.
@@ -527,7 +527,7 @@ static void tether_request_end(struct tether_request *req, int status)
 	struct tether_ctx *ctx = req->ctx;
 	struct tether_event ev;
 
-	tether_request_release_pages(req);
+	tether_request_drop_pages(req);
 
 	spin_lock(&ctx->lock);
 	if (req->cancel)
@@ -600,9 +600,9 @@ static void tether_request_publish(struct tether_request *req, bool hold)
 		queue_work(tether_req_wq, &ctx->req_work);
 }
 
-int tether_request_submit(struct tether_ucmd *ucmd)
+int tether_ioctl_request_submit(struct tether_ucmd *ucmd)
 {
-	struct tether_request_submit *cmd = ucmd->cmd;
+	struct tether_cmd_request_submit *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
 	bool async = cmd->flags & TETHER_REQUEST_ASYNC;
 	bool hold = cmd->flags & TETHER_REQUEST_HOLD;
@@ -679,7 +679,7 @@ int tether_request_submit(struct tether_ucmd *ucmd)
 			goto err_free;
 		atomic64_inc(&ctx->req_submitted);
 		ret = tether_request_fill(req, true);
-		tether_request_release_pages(req);
+		tether_request_drop_pages(req);
 		tether_request_count(ctx, ret);
 		tether_request_free(req);
 		return ret;
@@ -735,9 +735,9 @@ static struct tether_request *tether_request_find(struct tether_ctx *ctx, u64 id
 	return req;
 }
 
-int tether_request_complete(struct tether_ucmd *ucmd)
+int tether_ioctl_request_complete(struct tether_ucmd *ucmd)
 {
-	struct tether_request_complete *cmd = ucmd->cmd;
+	struct tether_cmd_request_complete *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
 	struct tether_request *req;
 
@@ -798,9 +798,9 @@ static int tether_request_cancel_unlock(struct tether_ctx *ctx,
 	}
 }
 
-int tether_request_cancel(struct tether_ucmd *ucmd)
+int tether_ioctl_request_cancel(struct tether_ucmd *ucmd)
 {
-	struct tether_request_cancel *cmd = ucmd->cmd;
+	struct tether_cmd_request_cancel *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
 	struct tether_request *req;
 
@@ -828,9 +828,9 @@ static bool tether_request_settled(struct tether_ctx *ctx, u64 id)
 	return settled;
 }
 
-int tether_request_wait(struct tether_ucmd *ucmd)
+int tether_ioctl_request_wait(struct tether_ucmd *ucmd)
 {
-	struct tether_request_wait *cmd = ucmd->cmd;
+	struct tether_cmd_request_wait *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
 	struct tether_request *req;
 	long timeout, left;
@@ -894,8 +894,8 @@ void tether_requests_init(struct tether_ctx *ctx, u32 max_requests,
 }
 
 /*
- * Cancel every outstanding request, from the release work once the owner's
- * mm has exited; the file may stay open. Only this work and file release
+ * Cancel every outstanding request, from the exit work once the owner's
+ * mm has exited; the file may stay open. Only this work and closing the file
  * (which cancels the work first) remove requests then, so each @req stays
  * valid here. Completed ones wait, holding no pages, for close. May sleep.
  */

@@ -29,7 +29,7 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 /*
  * Zeroed pages charged to the caller's memory cgroup, mapped contiguously
@@ -189,7 +189,7 @@ drop:
  * and its count for a retry. Returns 0, -EBUSY, -EFAULT or -EINTR.
  */
 static int tether_ring_rearm(struct tether_ctx *ctx, struct tether_ucmd *ucmd,
-			     struct tether_rearm *cmd)
+			     struct tether_cmd_rearm *cmd)
 {
 	u64 cons;
 	int ret;
@@ -218,9 +218,9 @@ static int tether_ring_rearm(struct tether_ctx *ctx, struct tether_ucmd *ucmd,
 	return 0;
 }
 
-int tether_rearm(struct tether_ucmd *ucmd)
+int tether_ioctl_rearm(struct tether_ucmd *ucmd)
 {
-	struct tether_rearm *cmd = ucmd->cmd;
+	struct tether_cmd_rearm *cmd = ucmd->cmd;
 
 	if (cmd->flags)
 		return -EINVAL;

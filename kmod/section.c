@@ -100,7 +100,7 @@
 
 #include <linux/tether.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 #define TETHER_SECTION_PROT_ALL (TETHER_SECTION_READ | TETHER_SECTION_WRITE)
 
@@ -176,7 +176,7 @@ static u32 tether_section_access(struct file *filp)
 }
 
 /* Called with tether_section_names_lock held; releases it. */
-static void tether_section_release(struct kref *ref)
+static void tether_section_free(struct kref *ref)
 	__releases(&tether_section_names_lock)
 {
 	struct tether_section *sec = container_of(ref, struct tether_section,
@@ -193,7 +193,7 @@ static void tether_section_release(struct kref *ref)
 
 static void tether_section_put(struct tether_section *sec)
 {
-	kref_put_mutex(&sec->ref, tether_section_release,
+	kref_put_mutex(&sec->ref, tether_section_free,
 		       &tether_section_names_lock);
 }
 
@@ -483,7 +483,7 @@ static int tether_view_fops_fsync(struct file *filp, loff_t start, loff_t end,
 }
 
 /* Both kinds of tether file (descriptor and view) hold one section reference. */
-static int tether_section_fops_release(struct inode *inode, struct file *filp)
+static int tether_section_fops_close(struct inode *inode, struct file *filp)
 {
 	tether_section_put(filp->private_data);
 	return 0;
@@ -491,7 +491,7 @@ static int tether_section_fops_release(struct inode *inode, struct file *filp)
 
 static const struct file_operations tether_view_fops = {
 	.owner = THIS_MODULE,
-	.release = tether_section_fops_release,
+	.release = tether_section_fops_close,
 	.mmap = tether_view_fops_mmap,
 	.fsync = tether_view_fops_fsync,
 	.llseek = noop_llseek,
@@ -544,7 +544,8 @@ static int tether_section_resident(struct tether_section *sec, u64 *pages)
 	return 0;
 }
 
-static int tether_section_query(struct file *filp, struct tether_ucmd *ucmd)
+static int tether_ioctl_section_query(struct file *filp,
+				      struct tether_ucmd *ucmd)
 {
 	struct tether_section_info *info = ucmd->cmd;
 	struct tether_section *sec = filp->private_data;
@@ -587,12 +588,12 @@ static long tether_section_fops_ioctl(struct file *filp, unsigned int cmd,
 	if (ret)
 		return ret;
 	ucmd.cmd = &info;
-	return tether_section_query(filp, &ucmd);
+	return tether_ioctl_section_query(filp, &ucmd);
 }
 
 static const struct file_operations tether_section_fops = {
 	.owner = THIS_MODULE,
-	.release = tether_section_fops_release,
+	.release = tether_section_fops_close,
 	.mmap = tether_section_mmap,
 	.unlocked_ioctl = tether_section_fops_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
@@ -751,7 +752,8 @@ static bool tether_backing_allowed(struct file *file)
 }
 
 /* Validate a backing file for @cmd and take it; returns it or an error. */
-static struct file *tether_section_backing_file(struct tether_section_create *cmd)
+static struct file *
+tether_section_backing_file(struct tether_cmd_section_create *cmd)
 {
 	struct inode *inode;
 	struct file *file;
@@ -803,14 +805,14 @@ err:
 }
 
 /**
- * tether_section_create() - TETHER_IOC_SECTION_CREATE
- * @ucmd: the call; ucmd->cmd is a struct tether_section_create
+ * tether_ioctl_section_create() - TETHER_IOC_SECTION_CREATE
+ * @ucmd: the call; ucmd->cmd is a struct tether_cmd_section_create
  *
  * Return: 0 with the new descriptor in the reply, or a negative errno.
  */
-int tether_section_create(struct tether_ucmd *ucmd)
+int tether_ioctl_section_create(struct tether_ucmd *ucmd)
 {
-	struct tether_section_create *cmd = ucmd->cmd;
+	struct tether_cmd_section_create *cmd = ucmd->cmd;
 	struct tether_section *sec;
 	struct file *backing;
 	u32 kind;
@@ -884,14 +886,14 @@ int tether_section_create(struct tether_ucmd *ucmd)
 }
 
 /**
- * tether_section_open() - TETHER_IOC_SECTION_OPEN
- * @ucmd: the call; ucmd->cmd is a struct tether_section_open
+ * tether_ioctl_section_open() - TETHER_IOC_SECTION_OPEN
+ * @ucmd: the call; ucmd->cmd is a struct tether_cmd_section_open
  *
  * Return: 0 with the new descriptor in the reply, or a negative errno.
  */
-int tether_section_open(struct tether_ucmd *ucmd)
+int tether_ioctl_section_open(struct tether_ucmd *ucmd)
 {
-	struct tether_section_open *cmd = ucmd->cmd;
+	struct tether_cmd_section_open *cmd = ucmd->cmd;
 	struct user_namespace *ns = current_user_ns();
 	struct tether_section *sec;
 	int ret;

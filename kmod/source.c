@@ -48,7 +48,7 @@
 #include <linux/highmem.h>
 #include <linux/shmem_fs.h>
 
-#include "tether_private.h"
+#include "tether_kmod.h"
 
 static int tether_pattern_read_buf(const struct tether_source *src, u64 pos,
 				   void *buf, size_t len, size_t *done)

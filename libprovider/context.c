@@ -158,7 +158,7 @@ TETHER_EXPORT int tether_secure(struct tether_context *ctx, const void *addr,
 				size_t length, uint32_t flags, uint64_t cookie,
 				struct tether_range *range)
 {
-	struct tether_secure s = {
+	struct tether_cmd_secure s = {
 		.size = sizeof(s),
 		.flags = flags,
 		.addr = (uintptr_t)addr,
@@ -181,7 +181,7 @@ TETHER_EXPORT int tether_secure(struct tether_context *ctx, const void *addr,
 
 TETHER_EXPORT int tether_release(struct tether_context *ctx, uint64_t handle)
 {
-	struct tether_release r = { .size = sizeof(r), .handle = handle };
+	struct tether_cmd_release r = { .size = sizeof(r), .handle = handle };
 
 	return tether_do_ioctl(ctx->fd, TETHER_IOC_RELEASE, &r);
 }
@@ -230,7 +230,7 @@ TETHER_EXPORT int tether_next_event(struct tether_context *ctx, struct tether_ev
 
 TETHER_EXPORT int tether_rearm(struct tether_context *ctx, uint64_t *dropped)
 {
-	struct tether_rearm r = { .size = sizeof(r) };
+	struct tether_cmd_rearm r = { .size = sizeof(r) };
 	int ret;
 
 	ret = tether_do_ioctl(ctx->fd, TETHER_IOC_REARM, &r);

@@ -54,7 +54,7 @@ struct abi_ioctl {
 
 static uint64_t abi_secure(struct abi_env *env)
 {
-	struct tether_secure s = {
+	struct tether_cmd_secure s = {
 		.size = sizeof(s),
 		.addr = (uintptr_t)env->buf,
 		.length = page_size(),
@@ -65,7 +65,7 @@ static uint64_t abi_secure(struct abi_env *env)
 
 static uint64_t abi_submit(struct abi_env *env, uint32_t flags)
 {
-	struct tether_request_submit r = {
+	struct tether_cmd_request_submit r = {
 		.size = sizeof(r),
 		.flags = flags,
 		.source = TETHER_SOURCE_PATTERN,
@@ -83,7 +83,7 @@ static void fill_none(struct abi_env *env, void *arg)
 
 static void fill_secure(struct abi_env *env, void *arg)
 {
-	struct tether_secure *s = arg;
+	struct tether_cmd_secure *s = arg;
 
 	s->addr = (uintptr_t)env->buf;
 	s->length = page_size();
@@ -91,12 +91,12 @@ static void fill_secure(struct abi_env *env, void *arg)
 
 static void fill_release(struct abi_env *env, void *arg)
 {
-	((struct tether_release *)arg)->handle = abi_secure(env);
+	((struct tether_cmd_release *)arg)->handle = abi_secure(env);
 }
 
 static void fill_release_batch(struct abi_env *env, void *arg)
 {
-	struct tether_release_batch *b = arg;
+	struct tether_cmd_release_batch *b = arg;
 
 	env->handles[0] = abi_secure(env);
 	b->handles = (uintptr_t)env->handles;
@@ -105,7 +105,7 @@ static void fill_release_batch(struct abi_env *env, void *arg)
 
 static void fill_section_create(struct abi_env *env, void *arg)
 {
-	struct tether_section_create *c = arg;
+	struct tether_cmd_section_create *c = arg;
 
 	c->length = page_size();
 	c->max_prot = TETHER_SECTION_READ;
@@ -114,7 +114,7 @@ static void fill_section_create(struct abi_env *env, void *arg)
 
 static void fill_section_open(struct abi_env *env, void *arg)
 {
-	struct tether_section_open *o = arg;
+	struct tether_cmd_section_open *o = arg;
 
 	o->access = TETHER_SECTION_READ;
 	strcpy(o->name, ABI_SECTION);
@@ -122,7 +122,7 @@ static void fill_section_open(struct abi_env *env, void *arg)
 
 static void fill_request_submit(struct abi_env *env, void *arg)
 {
-	struct tether_request_submit *r = arg;
+	struct tether_cmd_request_submit *r = arg;
 
 	r->source = TETHER_SOURCE_PATTERN;
 	r->source_fd = -1;
@@ -132,19 +132,19 @@ static void fill_request_submit(struct abi_env *env, void *arg)
 
 static void fill_request_complete(struct abi_env *env, void *arg)
 {
-	((struct tether_request_complete *)arg)->id =
+	((struct tether_cmd_request_complete *)arg)->id =
 		abi_submit(env, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD);
 }
 
 static void fill_request_cancel(struct abi_env *env, void *arg)
 {
-	((struct tether_request_cancel *)arg)->id =
+	((struct tether_cmd_request_cancel *)arg)->id =
 		abi_submit(env, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD);
 }
 
 static void fill_request_wait(struct abi_env *env, void *arg)
 {
-	struct tether_request_wait *w = arg;
+	struct tether_cmd_request_wait *w = arg;
 
 	w->id = abi_submit(env, TETHER_REQUEST_ASYNC);
 	w->timeout_ms = 10000;
@@ -162,29 +162,29 @@ static void fill_request_wait(struct abi_env *env, void *arg)
 static const struct abi_ioctl abi_ioctls[] = {
 	TEST_LENGTH(tether_info, TETHER_IOC_GET_INFO, max_pinned_bytes,
 		    false, fill_none),
-	TEST_LENGTH(tether_secure, TETHER_IOC_SECURE, __reserved,
+	TEST_LENGTH(tether_cmd_secure, TETHER_IOC_SECURE, __reserved,
 		    false, fill_secure),
-	TEST_LENGTH(tether_release, TETHER_IOC_RELEASE, handle,
+	TEST_LENGTH(tether_cmd_release, TETHER_IOC_RELEASE, handle,
 		    false, fill_release),
-	TEST_LENGTH(tether_release_batch, TETHER_IOC_RELEASE_BATCH, done,
+	TEST_LENGTH(tether_cmd_release_batch, TETHER_IOC_RELEASE_BATCH, done,
 		    false, fill_release_batch),
-	TEST_LENGTH(tether_rearm, TETHER_IOC_REARM, next_seq,
+	TEST_LENGTH(tether_cmd_rearm, TETHER_IOC_REARM, next_seq,
 		    false, fill_none),
 	TEST_LENGTH(tether_stats, TETHER_IOC_GET_STATS, retries,
 		    false, fill_none),
-	TEST_LENGTH(tether_section_create, TETHER_IOC_SECTION_CREATE, name,
+	TEST_LENGTH(tether_cmd_section_create, TETHER_IOC_SECTION_CREATE, name,
 		    false, fill_section_create),
-	TEST_LENGTH(tether_section_open, TETHER_IOC_SECTION_OPEN, name,
+	TEST_LENGTH(tether_cmd_section_open, TETHER_IOC_SECTION_OPEN, name,
 		    false, fill_section_open),
 	TEST_LENGTH(tether_section_info, TETHER_IOC_SECTION_QUERY, name,
 		    true, fill_none),
-	TEST_LENGTH(tether_request_submit, TETHER_IOC_REQUEST_SUBMIT, __reserved,
-		    false, fill_request_submit),
-	TEST_LENGTH(tether_request_complete, TETHER_IOC_REQUEST_COMPLETE,
+	TEST_LENGTH(tether_cmd_request_submit, TETHER_IOC_REQUEST_SUBMIT,
+		    __reserved, false, fill_request_submit),
+	TEST_LENGTH(tether_cmd_request_complete, TETHER_IOC_REQUEST_COMPLETE,
 		    __reserved, false, fill_request_complete),
-	TEST_LENGTH(tether_request_cancel, TETHER_IOC_REQUEST_CANCEL, id,
+	TEST_LENGTH(tether_cmd_request_cancel, TETHER_IOC_REQUEST_CANCEL, id,
 		    false, fill_request_cancel),
-	TEST_LENGTH(tether_request_wait, TETHER_IOC_REQUEST_WAIT, status,
+	TEST_LENGTH(tether_cmd_request_wait, TETHER_IOC_REQUEST_WAIT, status,
 		    false, fill_request_wait),
 };
 
@@ -300,7 +300,7 @@ FIXTURE(abi) {
 
 FIXTURE_SETUP(abi)
 {
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c),
 		.length = page_size(),
 		.max_prot = TETHER_SECTION_READ | TETHER_SECTION_WRITE,

@@ -48,7 +48,7 @@ TEST_F(ev, munmap_whole)
 {
 	size_t len = 4 * self->ps;
 	char *buf = map_anon(len);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, tsecure(&self->t, buf, len, 0, 0xc0ffee, &s));
 	ASSERT_EQ(0, munmap(buf, len));
@@ -61,7 +61,7 @@ TEST_F(ev, munmap_partial_then_rest)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(4 * ps);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, tsecure(&self->t, buf, 4 * ps, TETHER_SECURE_PIN, 1, &s));
 	ASSERT_EQ(0, munmap(buf + ps, 2 * ps));
@@ -77,7 +77,7 @@ TEST_F(ev, munmap_spanning_two)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(4 * ps);
-	struct tether_secure a, b;
+	struct tether_cmd_secure a, b;
 	struct tether_event e1, e2, *ea, *eb;
 
 	ASSERT_EQ(0, tsecure(&self->t, buf, 2 * ps, 0, 'a', &a));
@@ -106,7 +106,7 @@ TEST_F(ev, unaligned_range_rounds_out)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(4 * ps);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	/* bytes 100..ps+50 touch pages 0 and 1 */
 	ASSERT_EQ(0, tsecure(&self->t, buf + 100, ps - 50, 0, 0, &s));
@@ -122,7 +122,7 @@ TEST_F(ev, mremap_move)
 	size_t len = 4 * self->ps;
 	char *buf = map_anon(len);
 	char *dst = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_NE(MAP_FAILED, dst);
 	ASSERT_EQ(0, tsecure(&self->t, buf, len, TETHER_SECURE_PIN, 0, &s));
@@ -137,7 +137,7 @@ TEST_F(ev, mremap_shrink)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(4 * ps);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, tsecure(&self->t, buf, 4 * ps, 0, 0, &s));
 	ASSERT_EQ(buf, mremap(buf, 4 * ps, 2 * ps, 0));
@@ -149,7 +149,7 @@ TEST_F(ev, mremap_grow_in_place_keeps)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(8 * ps);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, munmap(buf + 4 * ps, 4 * ps));
 	ASSERT_EQ(0, tsecure(&self->t, buf, 4 * ps, TETHER_SECURE_PIN, 0, &s));
@@ -163,7 +163,7 @@ TEST_F(ev, madv_dontneed)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(4 * ps);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, tsecure(&self->t, buf, 4 * ps, 0, 0, &s));
 	ASSERT_EQ(0, madvise(buf + ps, ps, MADV_DONTNEED));
@@ -177,7 +177,7 @@ TEST_F(ev, madv_free)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(4 * ps);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, tsecure(&self->t, buf, 4 * ps, 0, 0, &s));
 	ASSERT_EQ(0, madvise(buf, 2 * ps, MADV_FREE));
@@ -202,7 +202,7 @@ static char *map_memfd(int *fd, size_t len)
 TEST_F(ev, madv_remove_shmem)
 {
 	size_t ps = self->ps;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	int fd;
 	char *buf = map_memfd(&fd, 4 * ps);
 
@@ -218,7 +218,7 @@ TEST_F(ev, madv_remove_shmem)
 TEST_F(ev, memfd_truncated)
 {
 	size_t ps = self->ps;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	int fd;
 	char *buf = map_memfd(&fd, 4 * ps);
 
@@ -234,7 +234,7 @@ TEST_F(ev, mprotect_downgrade_write)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(4 * ps);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, tsecure(&self->t, buf, 4 * ps,
 			     TETHER_SECURE_WRITE | TETHER_SECURE_PIN, 0, &s));
@@ -247,7 +247,7 @@ TEST_F(ev, mprotect_keeps_read_range)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(4 * ps);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tether_stats st;
 
 	/* secured for reading: losing write access changes nothing for it */
@@ -270,7 +270,7 @@ TEST_F(ev, mmap_fixed_over)
 {
 	size_t ps = self->ps;
 	char *buf = map_anon(4 * ps);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, tsecure(&self->t, buf, 4 * ps, 0, 0, &s));
 	ASSERT_EQ(buf + ps, mmap(buf + ps, ps, PROT_READ | PROT_WRITE,
@@ -284,7 +284,7 @@ TEST_F(ev, brk_shrink)
 	size_t ps = self->ps;
 	uintptr_t cur = syscall(SYS_brk, 0);
 	uintptr_t base = (cur + ps - 1) & ~(ps - 1);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(base + 4 * ps, syscall(SYS_brk, base + 4 * ps));
 	memset((void *)base, 1, 4 * ps);
@@ -325,7 +325,7 @@ TEST_F(ev, fork_untouched_keeps)
 {
 	size_t len = 4 * self->ps;
 	char *a = map_anon(len), *b = map_anon(len);
-	struct tether_secure sa, sb;
+	struct tether_cmd_secure sa, sb;
 	struct tether_stats st;
 
 	ASSERT_EQ(0, tsecure(&self->t, a, len, 0, 0, &sa));
@@ -344,7 +344,7 @@ TEST_F(ev, fork_child_writes_keeps)
 {
 	size_t len = 4 * self->ps;
 	char *a = map_anon(len), *b = map_anon(len);
-	struct tether_secure sa, sb;
+	struct tether_cmd_secure sa, sb;
 
 	ASSERT_EQ(0, tsecure(&self->t, a, len, 0, 0, &sa));
 	ASSERT_EQ(0, tsecure(&self->t, b, len, TETHER_SECURE_PIN | TETHER_SECURE_WRITE, 0, &sb));
@@ -362,7 +362,7 @@ TEST_F(ev, fork_then_parent_writes)
 {
 	size_t ps = self->ps, len = 4 * ps;
 	char *a = map_anon(len), *b = map_anon(len);
-	struct tether_secure sa, sb;
+	struct tether_cmd_secure sa, sb;
 	uint64_t pfn_a, pfn_b;
 	int release, status;
 	pid_t pid;
@@ -433,7 +433,7 @@ TEST_F(ev, thp_split_reported_conservatively)
 {
 	size_t ps = self->ps;
 	char *p = map_huge_aligned(1);
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	uint64_t pfn;
 
 	ASSERT_NE(MAP_FAILED, p);
@@ -563,7 +563,7 @@ TEST_F(ev, collapse_by_other_process)
 {
 	size_t ps = self->ps;
 	struct remote other;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	char *p;
 	int ret;
 
@@ -598,7 +598,7 @@ TEST_F(ev, migration_by_other_process)
 {
 	size_t ps = self->ps, n = 4;
 	struct remote other;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	char *buf;
 	int ret;
 
@@ -636,7 +636,7 @@ TEST_F(ev, migration_of_pinned_pages_refused)
 	size_t ps = self->ps, n = 4, i;
 	uint64_t pfn[4];
 	struct remote other;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	char *buf;
 	int ret;
 
@@ -669,7 +669,7 @@ TEST_F_TIMEOUT(ev, compaction_by_other_process, 120)
 {
 	enum { N = 256 };
 	size_t ps = self->ps;
-	struct tether_secure s[N];
+	struct tether_cmd_secure s[N];
 	uint64_t before[N];
 	unsigned char got[N] = { 0 };
 	struct tether_event e;
@@ -735,7 +735,7 @@ TEST_F(ev, section_view_unmapped)
 {
 	size_t len = 4 * self->ps;
 	int sfd = section_anon(self->t.fd, 2 * len);
-	struct tether_secure a, b;
+	struct tether_cmd_secure a, b;
 	char *rw, *ro;
 
 	ASSERT_LE(0, sfd);
@@ -767,7 +767,7 @@ TEST_F_TIMEOUT(ev, write_pin_shared_file, 120)
 {
 	long long held = pins_held();
 	size_t len = 4 * self->ps;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tether_stats st;
 	struct ext4_disk disk;
 	char path[128];
@@ -824,7 +824,7 @@ TEST_F_TIMEOUT(ev, numa_hinting_keeps_pinned, 120)
 	const char *knob = "/proc/sys/kernel/numa_balancing";
 	size_t len = 64 * self->ps;
 	long long updates0;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tether_stats st;
 	char old[8] = "0";
 	cpu_set_t cpus;

@@ -184,7 +184,7 @@ static void fs_abort(dev_t dev)
 static int tsubmit_from(int fd, uint32_t source, int source_fd, uint32_t flags,
 			void *addr, uint64_t len, uint64_t off, uint64_t *id)
 {
-	struct tether_request_submit r = {
+	struct tether_cmd_request_submit r = {
 		.size = sizeof(r),
 		.flags = flags,
 		.source = source,
@@ -202,7 +202,7 @@ static int tsubmit_from(int fd, uint32_t source, int source_fd, uint32_t flags,
 
 static int tcancel(int fd, uint64_t id)
 {
-	struct tether_request_cancel c = { .size = sizeof(c), .id = id };
+	struct tether_cmd_request_cancel c = { .size = sizeof(c), .id = id };
 
 	return tether_ioctl(fd, TETHER_IOC_REQUEST_CANCEL, &c);
 }
@@ -210,7 +210,7 @@ static int tcancel(int fd, uint64_t id)
 /* Wait and collect; 0 or -errno, the request's status in *status. */
 static int twait(int fd, uint64_t id, uint32_t timeout_ms, int32_t *status)
 {
-	struct tether_request_wait w = { .size = sizeof(w), .id = id,
+	struct tether_cmd_request_wait w = { .size = sizeof(w), .id = id,
 					 .timeout_ms = timeout_ms,
 					 .status = 12345 };
 	int ret = tether_ioctl(fd, TETHER_IOC_REQUEST_WAIT, &w);
@@ -223,7 +223,7 @@ static int twait(int fd, uint64_t id, uint32_t timeout_ms, int32_t *status)
 /* A section of the whole FUSE file at @path, read-only: its fd or -errno. */
 static int fs_section(int ctx, const char *path, int *ffd)
 {
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c),
 		.max_prot = TETHER_SECTION_READ,
 	};

@@ -63,7 +63,7 @@ static int tsubmit_from(int fd, uint32_t source, int source_fd, uint32_t flags,
 			void *addr, uint64_t len, uint64_t off, uint64_t cookie,
 			uint64_t *id)
 {
-	struct tether_request_submit r = {
+	struct tether_cmd_request_submit r = {
 		.size = sizeof(r),
 		.flags = flags,
 		.source = source,
@@ -90,7 +90,7 @@ static int tsubmit(int fd, uint32_t flags, void *addr, uint64_t len,
 
 static int tcomplete(int fd, uint64_t id, int32_t status)
 {
-	struct tether_request_complete c = { .size = sizeof(c), .id = id,
+	struct tether_cmd_request_complete c = { .size = sizeof(c), .id = id,
 					     .status = status };
 
 	return tether_ioctl(fd, TETHER_IOC_REQUEST_COMPLETE, &c);
@@ -98,7 +98,7 @@ static int tcomplete(int fd, uint64_t id, int32_t status)
 
 static int tcancel(int fd, uint64_t id)
 {
-	struct tether_request_cancel c = { .size = sizeof(c), .id = id };
+	struct tether_cmd_request_cancel c = { .size = sizeof(c), .id = id };
 
 	return tether_ioctl(fd, TETHER_IOC_REQUEST_CANCEL, &c);
 }
@@ -106,7 +106,7 @@ static int tcancel(int fd, uint64_t id)
 /* Wait and collect; 0 or -errno, the request's status in *status. */
 static int twait(int fd, uint64_t id, uint32_t timeout_ms, int32_t *status)
 {
-	struct tether_request_wait w = { .size = sizeof(w), .id = id,
+	struct tether_cmd_request_wait w = { .size = sizeof(w), .id = id,
 					 .timeout_ms = timeout_ms,
 					 .status = 12345 };
 	int ret = tether_ioctl(fd, TETHER_IOC_REQUEST_WAIT, &w);
@@ -291,7 +291,7 @@ TEST_F_TIMEOUT(req, many_async_in_flight, 300)
 
 TEST_F(req, invalid_parameters_einval)
 {
-	struct tether_request_submit r;
+	struct tether_cmd_request_submit r;
 	struct tether_stats st;
 	unsigned char *b = self->buf;
 	int fd = self->t.fd;
@@ -332,9 +332,9 @@ TEST_F(req, invalid_parameters_einval)
 	ASSERT_IOCTL_OK(fd, TETHER_IOC_REQUEST_SUBMIT, &r);
 
 	/* the other ioctls: flags, reserved, a status that is not an errno */
-	struct tether_request_complete c = { .size = sizeof(c), .id = r.id };
-	struct tether_request_cancel x = { .size = sizeof(x), .id = r.id, .flags = 1 };
-	struct tether_request_wait w = { .size = sizeof(w), .id = r.id, .flags = 1 };
+	struct tether_cmd_request_complete c = { .size = sizeof(c), .id = r.id };
+	struct tether_cmd_request_cancel x = { .size = sizeof(x), .id = r.id, .flags = 1 };
+	struct tether_cmd_request_wait w = { .size = sizeof(w), .id = r.id, .flags = 1 };
 
 	c.status = 1;
 	ASSERT_IOCTL_ERR(EINVAL, fd, TETHER_IOC_REQUEST_COMPLETE, &c);
@@ -688,7 +688,7 @@ struct waiter {
 static void *wait_thread(void *arg)
 {
 	struct waiter *w = arg;
-	struct tether_request_wait rw = { .size = sizeof(rw), .id = w->id,
+	struct tether_cmd_request_wait rw = { .size = sizeof(rw), .id = w->id,
 					  .timeout_ms = WAIT_MS };
 
 	w->ret = ioctl(w->fd, TETHER_IOC_REQUEST_WAIT, &rw);
@@ -894,8 +894,8 @@ TEST_F(req, clone_vm_process_cannot_complete)
  */
 TEST_F(req, unwritable_reply_changes_nothing)
 {
-	struct tether_request_submit *q;
-	struct tether_request_wait *w;
+	struct tether_cmd_request_submit *q;
+	struct tether_cmd_request_wait *w;
 	struct tether_stats st0, st;
 	int32_t status;
 	uint64_t id;
@@ -909,7 +909,7 @@ TEST_F(req, unwritable_reply_changes_nothing)
 	ASSERT_EQ(0, tsubmit(self->t.fd, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
 			     self->buf, 100, 0, 0, &id));
 	ASSERT_EQ(0, tcomplete(self->t.fd, id, -EIO));
-	*w = (struct tether_request_wait) { .size = sizeof(*w), .id = id,
+	*w = (struct tether_cmd_request_wait) { .size = sizeof(*w), .id = id,
 					    .timeout_ms = WAIT_MS, .status = 1 };
 	ASSERT_EQ(0, mprotect(arg, self->ps, PROT_READ));
 	ASSERT_EQ(-EFAULT, tether_ioctl(self->t.fd, TETHER_IOC_REQUEST_WAIT, w));
@@ -925,7 +925,7 @@ TEST_F(req, unwritable_reply_changes_nothing)
 	ASSERT_EQ(-EALREADY, twait(self->t.fd, id, 0, NULL));
 
 	ASSERT_EQ(0, mprotect(arg, self->ps, PROT_READ | PROT_WRITE));
-	*q = (struct tether_request_submit) {
+	*q = (struct tether_cmd_request_submit) {
 		.size = sizeof(*q), .source = TETHER_SOURCE_PATTERN, .source_fd = -1,
 		.addr = (uintptr_t)self->buf, .length = self->len,
 	};
@@ -1152,7 +1152,7 @@ TEST_F_TIMEOUT(req, file_section_reads_and_truncation_eio, 300)
 {
 	char path[] = "/tmp/tether-request-XXXXXX";
 	uint64_t slen = SEC_LEN(self->ps);
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c),
 		.max_prot = TETHER_SECTION_READ,
 	};
@@ -1546,7 +1546,7 @@ TEST(pinned_limit_counts_requests)
 	size_t mb = 1 << 20, ps = page_size();
 	unsigned char *buf = map_anon(2 * mb);
 	long long held = pins_held();
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tctx t;
 	uint64_t id;
 

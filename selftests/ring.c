@@ -27,7 +27,7 @@ FIXTURE_TEARDOWN(ring)
 }
 
 /* Secure one page of a fresh mapping and unmap it: exactly one event. */
-static int one_event(struct tctx *t, struct tether_secure *s, uint64_t cookie)
+static int one_event(struct tctx *t, struct tether_cmd_secure *s, uint64_t cookie)
 {
 	char *p = map_anon(page_size());
 	int ret;
@@ -42,7 +42,7 @@ static int one_event(struct tctx *t, struct tether_secure *s, uint64_t cookie)
 TEST_F(ring, read_rules)
 {
 	struct tether_event ev[4];
-	struct tether_secure s1, s2;
+	struct tether_cmd_secure s1, s2;
 	int fl;
 
 	fl = fcntl(self->t.fd, F_GETFL);
@@ -74,7 +74,7 @@ TEST_F(ring, read_rules)
 
 TEST_F(ring, read_bad_buffer)
 {
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	char *gone = map_anon(self->ps);
 
@@ -88,7 +88,7 @@ TEST_F(ring, read_bad_buffer)
 
 struct delayed {
 	struct tctx *t;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	char *p;
 };
 
@@ -121,7 +121,7 @@ TEST_F(ring, poll_and_epoll)
 	struct pollfd pfd = { .fd = self->t.fd, .events = POLLIN };
 	struct epoll_event ee = { .events = EPOLLIN }, out;
 	struct tether_event ev;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
 	ASSERT_LE(0, ep);
@@ -221,8 +221,8 @@ TEST_F_TIMEOUT(ring, overflow_and_recovery, 300)
 	uint32_t cap = self->t.info.ring_entries;
 	uint32_t n = cap + 1000, i;
 	size_t ps = self->ps;
-	struct tether_secure *s = calloc(n + 1, sizeof(*s));
-	struct tether_rearm rearm = { .size = sizeof(rearm) };
+	struct tether_cmd_secure *s = calloc(n + 1, sizeof(*s));
+	struct tether_cmd_rearm rearm = { .size = sizeof(rearm) };
 	struct tether_stats st;
 	struct tether_event ev;
 	char *buf;
@@ -291,7 +291,7 @@ TEST_F_TIMEOUT(ring, overflow_read_rearms, 300)
 	uint32_t cap = self->t.info.ring_entries, i, got = 0, marker = 0;
 	uint64_t dropped = 0;
 	struct tether_event ev[64];
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	ssize_t r;
 	int k;
 
@@ -319,9 +319,9 @@ TEST_F_TIMEOUT(ring, overflow_read_rearms, 300)
 /* A consumer position the kernel cannot make sense of hurts only its owner. */
 TEST_F(ring, insane_consumer_position)
 {
-	struct tether_rearm rearm = { .size = sizeof(rearm) };
+	struct tether_cmd_rearm rearm = { .size = sizeof(rearm) };
 	struct tether_event ev;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, one_event(&self->t, &s, 1));
 	self->t.cons->consumer = 1ULL << 60;
@@ -347,9 +347,9 @@ TEST_F(ring, insane_consumer_position)
  */
 TEST_F(ring, rearm_unwritable_reply_keeps_overflow)
 {
-	struct tether_rearm *rearm;
+	struct tether_cmd_rearm *rearm;
 	struct tether_event ev;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	rearm = map_anon(self->ps);
 	ASSERT_NE(MAP_FAILED, rearm);
@@ -359,7 +359,7 @@ TEST_F(ring, rearm_unwritable_reply_keeps_overflow)
 	ASSERT_EQ(0, one_event(&self->t, &s, 2));
 	ASSERT_EQ(1, self->t.hdr->overflowed);
 	self->t.cons->consumer = self->t.hdr->producer;
-	*rearm = (struct tether_rearm) { .size = sizeof(*rearm), .dropped = 77 };
+	*rearm = (struct tether_cmd_rearm) { .size = sizeof(*rearm), .dropped = 77 };
 	ASSERT_EQ(0, mprotect(rearm, self->ps, PROT_READ));
 	ASSERT_IOCTL_ERR(EFAULT, self->t.fd, TETHER_IOC_REARM, rearm);
 	ASSERT_EQ(1, self->t.hdr->overflowed);
@@ -383,7 +383,7 @@ TEST_F(ring, rearm_unwritable_reply_keeps_overflow)
 TEST_F(ring, dontneed_then_touch)
 {
 	struct tether_event ev;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	uint64_t prod;
 
 	ASSERT_EQ(0, one_event(&self->t, &s, 1));
@@ -413,7 +413,7 @@ TEST_F_TIMEOUT(ring, ten_thousand_ranges, 600)
 {
 	const uint32_t n = tether_count(10000, 2000);
 	size_t ps = self->ps;
-	struct tether_secure *s = calloc(n, sizeof(*s));
+	struct tether_cmd_secure *s = calloc(n, sizeof(*s));
 	unsigned char *seen = calloc(n, 1);
 	struct tether_stats st;
 	struct tether_event ev;

@@ -45,7 +45,7 @@ static int section_create_flags(int ctx, uint64_t length, uint32_t max_prot,
 				int backing_fd, const char *name,
 				uint32_t flags, int *fd)
 {
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c),
 		.flags = flags,
 		.length = length,
@@ -74,7 +74,7 @@ static int section_create(int ctx, uint64_t length, uint32_t max_prot,
 /* Open a named section; 0 with *fd set, or -errno. */
 static int section_open(int ctx, const char *name, uint32_t access, int *fd)
 {
-	struct tether_section_open o = {
+	struct tether_cmd_section_open o = {
 		.size = sizeof(o),
 		.access = access,
 		.fd = -1,
@@ -236,7 +236,7 @@ TEST_F(sec, create_anon_and_query)
 
 TEST_F(sec, create_errors)
 {
-	struct tether_section_create c;
+	struct tether_cmd_section_create c;
 	int fd;
 
 	/* anonymous: zero length, beyond the largest file, EXTEND */
@@ -567,7 +567,7 @@ TEST_F(sec, create_file_length)
 TEST_F(sec, wrong_descriptor)
 {
 	struct tether_section_info info = { .size = sizeof(info) };
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c), .length = 4096, .max_prot = RW,
 		.backing_fd = -1,
 	};
@@ -710,7 +710,7 @@ TEST_F(sec, emfile_leaves_nothing)
 
 TEST_F(sec, open_errors)
 {
-	struct tether_section_open o;
+	struct tether_cmd_section_open o;
 	int fd, ro_fd, sfd;
 
 	ASSERT_EQ(0, section_create(self->ctx, page_size(), RW, -1, "tether-oe",

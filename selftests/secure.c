@@ -57,7 +57,7 @@ TEST_F(sec, info_reports_secure)
 
 TEST_F(sec, secure_release)
 {
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tether_stats st;
 
 	ASSERT_EQ(0, tsecure(&self->t, self->buf + 100, 2 * page_size(), 0, 77, &s));
@@ -80,7 +80,7 @@ TEST_F(sec, secure_release)
 
 TEST_F(sec, validation_einval)
 {
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(-EINVAL, tsecure(&self->t, self->buf, 0, 0, 0, &s));
 	ASSERT_EQ(-EINVAL, tsecure(&self->t, (void *)(UINTPTR_MAX - 4095), 8192, 0, 0, &s));
@@ -98,7 +98,7 @@ TEST_F(sec, validation_einval)
 
 TEST_F(sec, validation_efault)
 {
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	size_t ps = page_size();
 
 	/* a hole in the middle */
@@ -147,7 +147,7 @@ TEST(partial_pin_unwinds)
 	size_t ps = page_size(), big = 1040 * ps;
 	long long held = pins_held();
 	long vmpin = proc_status_kb("VmPin");
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tether_stats st;
 	struct tctx t;
 	char *a, *b;
@@ -203,7 +203,7 @@ TEST(partial_pin_unwinds)
 TEST_F(sec, release_dirties_write_pins)
 {
 	size_t ps = page_size();
-	struct tether_secure w, r, c;
+	struct tether_cmd_secure w, r, c;
 	char *p = self->buf;
 	struct tctx other;
 	int i;
@@ -231,7 +231,7 @@ TEST_F(sec, release_dirties_write_pins)
 
 TEST_F(sec, handles_never_reused)
 {
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	uint64_t last = 0;
 	int i;
 
@@ -250,7 +250,7 @@ TEST_F(sec, handles_never_reused)
 
 TEST_F(sec, generations_differ_on_slot_reuse)
 {
-	struct tether_secure a, b;
+	struct tether_cmd_secure a, b;
 
 	ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), 0, 0, &a));
 	ASSERT_EQ(0, trelease(&self->t, a.handle));
@@ -264,7 +264,7 @@ TEST_F(sec, generations_differ_on_slot_reuse)
 TEST_F(sec, handle_of_other_context)
 {
 	struct tctx other;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 
 	ASSERT_EQ(0, tctx_open(&other));
 	ASSERT_EQ(0, tsecure(&other, self->buf, page_size(), 0, 0, &s));
@@ -275,7 +275,7 @@ TEST_F(sec, handle_of_other_context)
 
 TEST_F(sec, pin_counts_in_kernel_views)
 {
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tether_stats st;
 	long long held = pins_held();
 	long vmpin = proc_status_kb("VmPin");
@@ -295,8 +295,8 @@ TEST_F(sec, pin_counts_in_kernel_views)
 
 TEST_F(sec, release_batch)
 {
-	struct tether_release_batch b = { .size = sizeof(b) };
-	struct tether_secure s[8];
+	struct tether_cmd_release_batch b = { .size = sizeof(b) };
+	struct tether_cmd_secure s[8];
 	uint64_t handles[9];
 	int i;
 
@@ -360,7 +360,7 @@ TEST(region_limit_enospc)
 {
 	char old[32];
 	struct tctx t;
-	struct tether_secure s[5];
+	struct tether_cmd_secure s[5];
 	char *buf;
 	int i;
 
@@ -385,7 +385,7 @@ TEST(pinned_limit_enomem)
 {
 	char old[32];
 	struct tctx t;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	size_t mb = 1 << 20;
 	char *buf;
 
@@ -414,7 +414,7 @@ TEST(rlimit_memlock)
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		struct rlimit rl = { 16 * 4096, 16 * 4096 };
-		struct tether_secure s, s2;
+		struct tether_cmd_secure s, s2;
 		struct tctx t;
 		char *buf;
 
@@ -448,16 +448,16 @@ TEST(rlimit_memlock)
  * leaves one event unread in the ring, so a poll() or read() that skipped
  * the check would see it: poll() must report EPOLLERR alone, read() EPERM.
  */
-static int foreign_calls(int fd, const struct tether_secure *owned, void *buf)
+static int foreign_calls(int fd, const struct tether_cmd_secure *owned, void *buf)
 {
-	struct tether_secure s = { .size = sizeof(s), .addr = (uintptr_t)buf,
+	struct tether_cmd_secure s = { .size = sizeof(s), .addr = (uintptr_t)buf,
 				   .length = 4096 };
-	struct tether_release r = { .size = sizeof(r), .handle = owned->handle };
+	struct tether_cmd_release r = { .size = sizeof(r), .handle = owned->handle };
 	uint64_t handles[1] = { owned->handle };
-	struct tether_release_batch b = { .size = sizeof(b), .count = 1,
+	struct tether_cmd_release_batch b = { .size = sizeof(b), .count = 1,
 					  .handles = (uintptr_t)handles,
 					  .done = 77 };
-	struct tether_rearm ra = { .size = sizeof(ra), .next_seq = 77 };
+	struct tether_cmd_rearm ra = { .size = sizeof(ra), .next_seq = 77 };
 	struct tether_stats st = { .size = sizeof(st) };
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	struct tether_event ev;
@@ -493,7 +493,7 @@ static bool same_counts(const struct tether_stats *a, const struct tether_stats 
 TEST_F(sec, eperm_in_forked_child)
 {
 	size_t ps = page_size();
-	struct tether_secure s, gone;
+	struct tether_cmd_secure s, gone;
 	struct tether_stats st0, st;
 	int status;
 	pid_t pid;
@@ -528,7 +528,7 @@ TEST_F(sec, eperm_in_forked_child)
 TEST_F(sec, eperm_over_scm_rights)
 {
 	size_t ps = page_size();
-	struct tether_secure s, gone;
+	struct tether_cmd_secure s, gone;
 	struct tether_stats st0, st;
 	int sv[2], status;
 	pid_t pid;
@@ -581,7 +581,7 @@ TEST(fork_leaves_pins_with_owner)
 {
 	size_t ps = page_size(), len = 32 * ps;
 	long long held = pins_held();
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tether_stats st;
 	uint64_t pfn, pfn_last;
 	struct tctx t;
@@ -629,7 +629,7 @@ TEST(close_releases_everything)
 	long long held = pins_held();
 	long vmpin = proc_status_kb("VmPin");
 	size_t len = 64 * page_size();
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tctx t;
 	char *buf;
 	int i;
@@ -655,7 +655,7 @@ TEST(close_releases_everything)
 static int child_with_pins(int how)
 {
 	size_t len = 32 * page_size();
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	struct tctx t;
 	char *buf;
 
@@ -772,7 +772,7 @@ TEST(exit_reported_released_and_debugfs_view)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		struct tether_secure s;
+		struct tether_cmd_secure s;
 		struct tctx t;
 		char *buf;
 		int i;
@@ -833,7 +833,7 @@ static int oom_victim(int sock)
 {
 	struct sched_param idle = { 0 };
 	size_t len = 64 * page_size();
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	pthread_t th;
 	struct tctx t;
 	char *buf;
@@ -940,7 +940,7 @@ struct unseen_race {
 static void *unseen_releaser(void *arg)
 {
 	struct unseen_race *u = arg;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	uint64_t h;
 
 	while (!atomic_load(&u->stop)) {
@@ -962,7 +962,7 @@ TEST_F(sec, unwritable_reply_never_publishes_the_handle)
 {
 	struct unseen_race u = { .t = &self->t };
 	struct tether_stats st0, st;
-	struct tether_secure *ro;
+	struct tether_cmd_secure *ro;
 	struct timespec t0, t1;
 	long attempts = 0;
 	pthread_t th;
@@ -971,7 +971,7 @@ TEST_F(sec, unwritable_reply_never_publishes_the_handle)
 	ASSERT_NE(MAP_FAILED, u.page);
 	ro = map_anon(page_size());
 	ASSERT_NE(MAP_FAILED, ro);
-	*ro = (struct tether_secure) { .size = sizeof(*ro), .addr = (uintptr_t)u.page,
+	*ro = (struct tether_cmd_secure) { .size = sizeof(*ro), .addr = (uintptr_t)u.page,
 				       .length = page_size(),
 				       .flags = TETHER_SECURE_PIN | TETHER_SECURE_WRITE };
 	ASSERT_EQ(0, mprotect(ro, page_size(), PROT_READ));
@@ -1024,10 +1024,10 @@ static bool tail_zero(const unsigned char *bytes, size_t from)
 TEST_F(sec, larger_structs_with_zero_tail)
 {
 	WITH_TAIL(struct tether_info) info = { 0 };
-	WITH_TAIL(struct tether_secure) sec = { 0 };
-	WITH_TAIL(struct tether_release) rel = { 0 };
-	WITH_TAIL(struct tether_release_batch) batch = { 0 };
-	WITH_TAIL(struct tether_rearm) rearm = { 0 };
+	WITH_TAIL(struct tether_cmd_secure) sec = { 0 };
+	WITH_TAIL(struct tether_cmd_release) rel = { 0 };
+	WITH_TAIL(struct tether_cmd_release_batch) batch = { 0 };
+	WITH_TAIL(struct tether_cmd_rearm) rearm = { 0 };
 	WITH_TAIL(struct tether_stats) st = { 0 };
 	uint64_t handles[1];
 

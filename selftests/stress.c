@@ -111,7 +111,7 @@ static void own_range(struct stress *st, unsigned int *seed)
 {
 	size_t ps = page_size(), n = 1 + rand_r(seed) % 8;
 	uint32_t flags = rand_r(seed) % 4;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	char *p = map_anon(n * ps);
 
 	if (p == MAP_FAILED) {
@@ -156,7 +156,7 @@ static void arena_range(struct stress *st, unsigned int *seed)
 	unsigned int pg = rand_r(seed) % ARENA_PAGES;
 	uint32_t flags = rand_r(seed) % 4;
 	unsigned long long s1, d2;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	int ret, valid;
 
 	ret = tsecure(&st->t, st->arena + pg * ps, ps, flags, 0, &s);
@@ -235,7 +235,7 @@ FIXTURE_TEARDOWN(stress)
 TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
 {
 	pthread_t workers[WORKERS], rd, ch;
-	struct tether_secure stop_s;
+	struct tether_cmd_secure stop_s;
 	struct tether_stats kst;
 	struct stress *st;
 	long seconds = tether_count(30, 15);
@@ -315,7 +315,7 @@ static void secure_under_uffd(struct __test_metadata *_metadata, bool every_time
 {
 	struct uffd_racer u;
 	struct tether_stats before, after;
-	struct tether_secure s;
+	struct tether_cmd_secure s;
 	long long pins = pins_held();
 	struct tctx t = { .fd = -1 };
 	int ret;
@@ -405,11 +405,11 @@ struct charge_race {
 static void *race_big(void *arg)
 {
 	struct charge_race *r = arg;
-	struct tether_request_submit q;
-	struct tether_secure s;
+	struct tether_cmd_request_submit q;
+	struct tether_cmd_secure s;
 
 	while (!atomic_load(&r->stop)) {
-		q = (struct tether_request_submit) {
+		q = (struct tether_cmd_request_submit) {
 			.size = sizeof(q), .source = TETHER_SOURCE_PATTERN, .source_fd = -1,
 			.addr = (uintptr_t)r->big, .length = r->big_req_len,
 		};
@@ -439,12 +439,12 @@ static void *race_small(void *arg)
 {
 	struct charge_race *r = ((void **)arg)[0];
 	char *page = ((void **)arg)[1];
-	struct tether_request_submit q;
-	struct tether_secure s;
+	struct tether_cmd_request_submit q;
+	struct tether_cmd_secure s;
 	int ret;
 
 	while (!atomic_load(&r->stop)) {
-		q = (struct tether_request_submit) {
+		q = (struct tether_cmd_request_submit) {
 			.size = sizeof(q), .source = TETHER_SOURCE_PATTERN, .source_fd = -1,
 			.addr = (uintptr_t)page, .length = 64,
 		};

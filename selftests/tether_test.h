@@ -158,7 +158,7 @@ static inline void tctx_close(struct tctx *t)
 
 /* Secure [addr, addr + len); 0 or -errno, the result in *s. */
 static inline int tsecure(struct tctx *t, const void *addr, size_t len,
-			  uint32_t flags, uint64_t cookie, struct tether_secure *s)
+			  uint32_t flags, uint64_t cookie, struct tether_cmd_secure *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->size = sizeof(*s);
@@ -171,13 +171,13 @@ static inline int tsecure(struct tctx *t, const void *addr, size_t len,
 
 static inline int trelease(struct tctx *t, uint64_t handle)
 {
-	struct tether_release r = { .size = sizeof(r), .handle = handle };
+	struct tether_cmd_release r = { .size = sizeof(r), .handle = handle };
 
 	return tether_ioctl(t->fd, TETHER_IOC_RELEASE, &r);
 }
 
 /* Is the secured range still valid? One load, as a cache would do it. */
-static inline int tvalid(const struct tctx *t, const struct tether_secure *s)
+static inline int tvalid(const struct tctx *t, const struct tether_cmd_secure *s)
 {
 	return __atomic_load_n(&t->validity[s->slot], __ATOMIC_RELAXED) ==
 	       s->generation;
@@ -242,7 +242,7 @@ static inline int tstats(struct tctx *t, struct tether_stats *st)
 /* A new anonymous read-write section of @len bytes on context fd @ctx: its fd, or -errno. */
 static inline int section_anon(int ctx, uint64_t len)
 {
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.size = sizeof(c),
 		.length = len,
 		.max_prot = TETHER_SECTION_READ | TETHER_SECTION_WRITE,

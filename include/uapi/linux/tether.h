@@ -196,7 +196,7 @@ struct tether_info {
  */
 
 /**
- * enum tether_secure_flags - flags of struct tether_secure
+ * enum tether_secure_flags - flags of struct tether_cmd_secure
  * @TETHER_SECURE_PIN: also pin the pages (pin_user_pages() with
  *	FOLL_LONGTERM), charged to RLIMIT_MEMLOCK like ibv_reg_mr(); they stay
  *	pinned until release, even after the range is invalidated.
@@ -210,8 +210,8 @@ enum tether_secure_flags {
 };
 
 /**
- * struct tether_secure - TETHER_IOC_SECURE: secure a range of this process
- * @size: (in) sizeof(struct tether_secure)
+ * struct tether_cmd_secure - TETHER_IOC_SECURE: secure a range of this process
+ * @size: (in) sizeof(struct tether_cmd_secure)
  * @flags: (in) enum tether_secure_flags
  * @addr: (in) start of the range (any alignment)
  * @length: (in) length of the range in bytes
@@ -245,7 +245,7 @@ enum tether_secure_flags {
  *   retried a few times); nothing is held.
  * - EINTR: a fatal signal arrived while pinning.
  */
-struct tether_secure {
+struct tether_cmd_secure {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 addr;
@@ -260,8 +260,8 @@ struct tether_secure {
 #define TETHER_IOC_SECURE _IO(TETHER_TYPE, TETHER_CMD_SECURE)
 
 /**
- * struct tether_release - TETHER_IOC_RELEASE: release one secured range
- * @size: (in) sizeof(struct tether_release)
+ * struct tether_cmd_release - TETHER_IOC_RELEASE: release one secured range
+ * @size: (in) sizeof(struct tether_cmd_release)
  * @flags: (in) must be 0
  * @handle: (in) a handle TETHER_IOC_SECURE returned on this context
  *
@@ -271,7 +271,7 @@ struct tether_secure {
  * Errors: ENOENT: no range with this handle in this context (never
  * issued, issued by another context, or already released).
  */
-struct tether_release {
+struct tether_cmd_release {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 handle;
@@ -280,8 +280,8 @@ struct tether_release {
 #define TETHER_IOC_RELEASE _IO(TETHER_TYPE, TETHER_CMD_RELEASE)
 
 /**
- * struct tether_release_batch - TETHER_IOC_RELEASE_BATCH: release many
- * @size: (in) sizeof(struct tether_release_batch)
+ * struct tether_cmd_release_batch - TETHER_IOC_RELEASE_BATCH: release many
+ * @size: (in) sizeof(struct tether_cmd_release_batch)
  * @flags: (in) must be 0
  * @handles: (in) user pointer to an array of @count __u64 handles
  * @count: (in) number of handles, at most TETHER_RELEASE_BATCH_MAX
@@ -293,7 +293,7 @@ struct tether_release {
  * or above TETHER_RELEASE_BATCH_MAX; EFAULT: @handles is not readable;
  * EINTR: a fatal signal arrived (@done counts what was released).
  */
-struct tether_release_batch {
+struct tether_cmd_release_batch {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 handles;
@@ -473,8 +473,9 @@ struct tether_ring_consumer {
 };
 
 /**
- * struct tether_rearm - TETHER_IOC_REARM: restart the ring after an overflow
- * @size: (in) sizeof(struct tether_rearm)
+ * struct tether_cmd_rearm - TETHER_IOC_REARM: restart the ring after an
+ *	overflow
+ * @size: (in) sizeof(struct tether_cmd_rearm)
  * @flags: (in) must be 0
  * @dropped: (out) events dropped since the overflow
  * @next_seq: (out) the sequence number the next event will carry
@@ -487,7 +488,7 @@ struct tether_ring_consumer {
  * are still unread; consume them first, or the next overflow would find no
  * slot for its marker.
  */
-struct tether_rearm {
+struct tether_cmd_rearm {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 dropped;
@@ -626,7 +627,7 @@ enum tether_section_prot {
 };
 
 /**
- * enum tether_section_create_flags - tether_section_create.flags
+ * enum tether_section_create_flags - flags of struct tether_cmd_section_create
  * @TETHER_SECTION_CREATE_EXTEND: for a file-backed section longer than its
  *	file, extend the file to the section's length (as truncate(2) on the
  *	file's path would) instead of failing.
@@ -647,8 +648,8 @@ enum tether_section_backing {
 };
 
 /**
- * struct tether_section_create - TETHER_IOC_SECTION_CREATE: a new section
- * @size: (in) sizeof(struct tether_section_create)
+ * struct tether_cmd_section_create - TETHER_IOC_SECTION_CREATE: a new section
+ * @size: (in) sizeof(struct tether_cmd_section_create)
  * @flags: (in) mask of enum tether_section_create_flags
  * @length: (in) the section's length in bytes. Anonymous: at least 1.
  *	File-backed: 0 means the file's current size (which must not be 0);
@@ -702,7 +703,7 @@ enum tether_section_backing {
  * then fails (out of memory or descriptors, or EEXIST when another caller
  * took @name meanwhile).
  */
-struct tether_section_create {
+struct tether_cmd_section_create {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 length;
@@ -716,9 +717,9 @@ struct tether_section_create {
 #define TETHER_IOC_SECTION_CREATE _IO(TETHER_TYPE, TETHER_CMD_SECTION_CREATE)
 
 /**
- * struct tether_section_open - TETHER_IOC_SECTION_OPEN: another descriptor
+ * struct tether_cmd_section_open - TETHER_IOC_SECTION_OPEN: another descriptor
  * for a named section
- * @size: (in) sizeof(struct tether_section_open)
+ * @size: (in) sizeof(struct tether_cmd_section_open)
  * @flags: (in) must be 0
  * @access: (in) the desired access: TETHER_SECTION_READ, optionally with
  *	TETHER_SECTION_WRITE
@@ -735,7 +736,7 @@ struct tether_section_create {
  *   is neither the creator's effective uid nor has CAP_IPC_OWNER.
  * - ENOMEM, EMFILE, ENFILE: out of memory, descriptors or files.
  */
-struct tether_section_open {
+struct tether_cmd_section_open {
 	__u32 size;
 	__u32 flags;
 	__u32 access;
@@ -877,7 +878,7 @@ enum tether_source_type {
 	((__u8)(((__u64)(o) * 0x9E3779B97F4A7C15ULL) >> 56))
 
 /**
- * enum tether_request_flags - flags of struct tether_request_submit
+ * enum tether_request_flags - flags of struct tether_cmd_request_submit
  * @TETHER_REQUEST_ASYNC: return once the buffer is locked; a kernel worker
  *	writes the data and completes the request.
  * @TETHER_REQUEST_HOLD: with TETHER_REQUEST_ASYNC only: keep the locked
@@ -891,9 +892,9 @@ enum tether_request_flags {
 };
 
 /**
- * struct tether_request_submit - TETHER_IOC_REQUEST_SUBMIT: read from a
+ * struct tether_cmd_request_submit - TETHER_IOC_REQUEST_SUBMIT: read from a
  *	source into a user buffer
- * @size: (in) sizeof(struct tether_request_submit)
+ * @size: (in) sizeof(struct tether_cmd_request_submit)
  * @flags: (in) enum tether_request_flags
  * @source: (in) enum tether_source_type
  * @source_fd: (in) the section descriptor for TETHER_SOURCE_SECTION; -1
@@ -937,7 +938,7 @@ enum tether_request_flags {
  * - a synchronous request returns the error its source reported (a
  *   section: EIO when its file shrank, or the file system's read error).
  */
-struct tether_request_submit {
+struct tether_cmd_request_submit {
 	__u32 size;
 	__u32 flags;
 	__u32 source;
@@ -953,9 +954,9 @@ struct tether_request_submit {
 #define TETHER_IOC_REQUEST_SUBMIT _IO(TETHER_TYPE, TETHER_CMD_REQUEST_SUBMIT)
 
 /**
- * struct tether_request_complete - TETHER_IOC_REQUEST_COMPLETE: finish a
+ * struct tether_cmd_request_complete - TETHER_IOC_REQUEST_COMPLETE: finish a
  *	held request
- * @size: (in) sizeof(struct tether_request_complete)
+ * @size: (in) sizeof(struct tether_cmd_request_complete)
  * @flags: (in) must be 0
  * @id: (in) a held request (TETHER_REQUEST_HOLD)
  * @status: (in) 0: write the data (the worker does it, then the request
@@ -968,7 +969,7 @@ struct tether_request_submit {
  * completion is under way: completing twice); ENOENT: no such request;
  * EPERM: not the submitting process.
  */
-struct tether_request_complete {
+struct tether_cmd_request_complete {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 id;
@@ -979,8 +980,9 @@ struct tether_request_complete {
 #define TETHER_IOC_REQUEST_COMPLETE _IO(TETHER_TYPE, TETHER_CMD_REQUEST_COMPLETE)
 
 /**
- * struct tether_request_cancel - TETHER_IOC_REQUEST_CANCEL: cancel a request
- * @size: (in) sizeof(struct tether_request_cancel)
+ * struct tether_cmd_request_cancel - TETHER_IOC_REQUEST_CANCEL: cancel a
+ *	request
+ * @size: (in) sizeof(struct tether_cmd_request_cancel)
  * @flags: (in) must be 0
  * @id: (in) an outstanding request
  *
@@ -992,7 +994,7 @@ struct tether_request_complete {
  * second cancel); ENOENT: no such request; EPERM: not the submitting
  * process.
  */
-struct tether_request_cancel {
+struct tether_cmd_request_cancel {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 id;
@@ -1001,9 +1003,9 @@ struct tether_request_cancel {
 #define TETHER_IOC_REQUEST_CANCEL _IO(TETHER_TYPE, TETHER_CMD_REQUEST_CANCEL)
 
 /**
- * struct tether_request_wait - TETHER_IOC_REQUEST_WAIT: wait for a request
+ * struct tether_cmd_request_wait - TETHER_IOC_REQUEST_WAIT: wait for a request
  *	to complete and collect its status
- * @size: (in) sizeof(struct tether_request_wait)
+ * @size: (in) sizeof(struct tether_cmd_request_wait)
  * @flags: (in) must be 0
  * @id: (in) an outstanding request
  * @timeout_ms: (in) how long to wait; 0: do not block
@@ -1018,7 +1020,7 @@ struct tether_request_cancel {
  * (waiting twice); ENOENT: no such request; EPERM: not the submitting
  * process.
  */
-struct tether_request_wait {
+struct tether_cmd_request_wait {
 	__u32 size;
 	__u32 flags;
 	__aligned_u64 id;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* tether.ko private declarations shared by the module's files. */
-#ifndef _TETHER_PRIVATE_H
-#define _TETHER_PRIVATE_H
+#ifndef _TETHER_KMOD_H
+#define _TETHER_KMOD_H
 
 #include <linux/atomic.h>
 #include <linux/idr.h>
@@ -42,17 +42,17 @@ struct tether_read;
  * notifier never sleeps, blockable or not, and never needs to fail. Nothing
  * is allocated and no user memory is touched under it.
  * The @regions xarray and the @slots ida lock themselves; limits and the
- * counters that change outside the notifier are atomics. @release_work
- * and file release are the only ones left to touch @regions and
+ * counters that change outside the notifier are atomics. @exit_work
+ * and closing the file are the only ones left to touch @regions and
  * @requests once @mm has exited (every ioctl from another mm gets EPERM);
- * file release cancels @release_work before it frees anything.
+ * closing the file cancels @exit_work before it frees anything.
  * Requests: @lock -> the @requests xarray's own lock. Request states and
  * @req_queue change only under @lock; pages are unpinned outside it.
  */
 struct tether_ctx {
 	/* the opener's mm, held with mmgrab() (not mmget()) for the file's life */
 	struct mm_struct *mm;
-	/* on @mm for the file's life: its ->release queues @release_work */
+	/* on @mm for the file's life: its ->release queues @exit_work */
 	struct mmu_notifier mn;
 	pid_t owner_pid;
 	char owner_comm[TASK_COMM_LEN];
@@ -88,8 +88,8 @@ struct tether_ctx {
 
 	/* set (under @lock) once @mm is exiting */
 	bool exiting;
-	/* releases every range and cancels every request once @mm exits */
-	struct work_struct release_work;
+	/* unsecures every range and cancels every request once @mm exits */
+	struct work_struct exit_work;
 
 	/* requests (request.c) */
 	/* id -> struct tether_request, from submit until collected */
@@ -209,11 +209,11 @@ int tether_respond_fault_in(struct tether_ucmd *ucmd, size_t cmd_len);
 bool tether_add_within(atomic64_t *counter, u64 n, u64 limit);
 int tether_charge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
 void tether_uncharge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
-int tether_secure(struct tether_ucmd *ucmd);
-int tether_release(struct tether_ucmd *ucmd);
-int tether_release_batch(struct tether_ucmd *ucmd);
-void tether_release_all(struct tether_ctx *ctx);
-void tether_release_work(struct work_struct *work);
+int tether_ioctl_secure(struct tether_ucmd *ucmd);
+int tether_ioctl_release(struct tether_ucmd *ucmd);
+int tether_ioctl_release_batch(struct tether_ucmd *ucmd);
+void tether_unsecure_all(struct tether_ctx *ctx);
+void tether_exit_work(struct work_struct *work);
 int tether_pin_pages(unsigned long start, unsigned long npages,
 		     unsigned int gup_flags, struct page **pages,
 		     unsigned long *npinned);
@@ -227,20 +227,20 @@ ssize_t tether_ring_read(struct tether_ctx *ctx, char __user *buf, size_t len,
 __poll_t tether_ring_poll(struct tether_ctx *ctx, struct file *filp,
 			  poll_table *wait);
 int tether_ring_mmap(struct tether_ctx *ctx, struct vm_area_struct *vma);
-int tether_rearm(struct tether_ucmd *ucmd);
+int tether_ioctl_rearm(struct tether_ucmd *ucmd);
 
 /* section.c */
 int tether_section_module_init(void);
 void tether_section_module_exit(void);
-int tether_section_create(struct tether_ucmd *ucmd);
-int tether_section_open(struct tether_ucmd *ucmd);
+int tether_ioctl_section_create(struct tether_ucmd *ucmd);
+int tether_ioctl_section_open(struct tether_ucmd *ucmd);
 struct file *tether_section_backing(struct file *filp, u64 *length);
 
 /* request.c */
-int tether_request_submit(struct tether_ucmd *ucmd);
-int tether_request_complete(struct tether_ucmd *ucmd);
-int tether_request_cancel(struct tether_ucmd *ucmd);
-int tether_request_wait(struct tether_ucmd *ucmd);
+int tether_ioctl_request_submit(struct tether_ucmd *ucmd);
+int tether_ioctl_request_complete(struct tether_ucmd *ucmd);
+int tether_ioctl_request_cancel(struct tether_ucmd *ucmd);
+int tether_ioctl_request_wait(struct tether_ucmd *ucmd);
 void tether_requests_init(struct tether_ctx *ctx, u32 max_requests,
 			  u64 max_pages);
 void tether_requests_close(struct tether_ctx *ctx);
@@ -277,4 +277,4 @@ static inline void tether_vm_flags_mod(struct vm_area_struct *vma,
 #endif
 }
 
-#endif /* _TETHER_PRIVATE_H */
+#endif /* _TETHER_KMOD_H */
