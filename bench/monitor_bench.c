@@ -164,7 +164,7 @@ static void *map_pages(size_t n, bool touch)
 
 static uint64_t t_secure(void *addr, uint32_t flags)
 {
-	struct tether_secure s = { .size = sizeof(s), .flags = flags,
+	struct tether_cmd_secure s = { .size = sizeof(s), .flags = flags,
 				   .addr = (uintptr_t)addr, .length = PAGE };
 
 	if (ioctl(tfd, TETHER_IOC_SECURE, &s))
@@ -174,7 +174,7 @@ static uint64_t t_secure(void *addr, uint32_t flags)
 
 static void t_release(uint64_t handle)
 {
-	struct tether_release r = { .size = sizeof(r), .handle = handle };
+	struct tether_cmd_release r = { .size = sizeof(r), .handle = handle };
 
 	if (ioctl(tfd, TETHER_IOC_RELEASE, &r))
 		die("TETHER_IOC_RELEASE: %s", strerror(errno));
