@@ -7,7 +7,7 @@
 #   make check KERNELS=6.12     ... narrowed to some kernels (6.1 6.12 debug)
 #   make check TESTS="handshake" ... narrowed to some test programs
 #   make demo            set-up, build, then the demo in a VM
-#   make bench           set-up, build, then the cache benchmark in a VM
+#   make bench           set-up, build, then every benchmark in one 6.12 VM (scripts/bench)
 #   make checkpatch      checkpatch.pl --strict on the kernel code
 #   make clean
 #
@@ -61,6 +61,7 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 
 DEMO := $(B)/demo/tether-rdma-demo
 BENCH := $(B)/bench/tether-cache-bench
+MONITOR_BENCH := $(B)/bench/tether-monitor-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
@@ -128,7 +129,7 @@ $(B)/selftests/fuse_source: CPPFLAGS_ALL += $(shell pkg-config --cflags fuse3)
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)
-bench-bin: $(BENCH)
+bench-bin: $(BENCH) $(MONITOR_BENCH)
 
 # every program linked with libtether: one source file each, one rule
 PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH)
@@ -140,6 +141,11 @@ $(BENCH): bench/cache_bench.c
 $(PROGRAMS): libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $(filter %.c,$^) $(LIB_A) -libverbs -lpthread
+
+# the kernel-side benchmark talks to /dev/tether and /dev/kdreg2 directly
+$(MONITOR_BENCH): bench/monitor_bench.c include/uapi/linux/tether.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< -lpthread
 
 $(KSRC):
 	@echo "$(KSRC) is missing: run scripts/deps" >&2; exit 1
@@ -157,7 +163,7 @@ demo:
 bench:
 	@scripts/deps
 	@$(MAKE) --no-print-directory all
-	@scripts/vm -k $(or $(firstword $(USER_KERNELS)),6.12) -t 1200 -- $(BENCH)
+	@scripts/bench
 
 checkpatch: | $(KSRC)
 	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse --show-types -f \
