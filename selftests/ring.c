@@ -320,7 +320,7 @@ TEST_F_TIMEOUT(ring, overflow_read_rearms, 300)
  * The lead of issue 14: a randomized run once saw read() of a /dev/tether
  * descriptor return 65 bytes. read() copies whole records and counts only
  * those it copied, so it returns a multiple of 64 or an errno. Here a
- * producer floods the ring past overflow (256 events per munmap), another
+ * producer floods a 64-entry ring past overflow (256 events per munmap), another
  * thread rearms at random, and the reader (falling behind now and then) reads every size from 1 to
  * 3 * 64 + 1, each ending at a PROT_NONE page so a record that does not
  * fit cannot be half-written either: every return must be whole records,
@@ -381,6 +381,15 @@ TEST_F_TIMEOUT(ring, read_sizes_racing_overflow, 600)
 	char *buf;
 	ssize_t r;
 
+	char saved[32];
+
+	/* a 64-entry ring (the minimum): every round of 256 can overflow it */
+	ASSERT_EQ(0, tether_param_get("ring_entries", saved, sizeof(saved)));
+	ASSERT_EQ(0, tether_param_set("ring_entries", "64"));
+	tctx_close(&self->t);
+	ASSERT_EQ(0, tctx_open(&self->t));
+	ASSERT_EQ(0, tether_param_set("ring_entries", saved));
+	ASSERT_EQ(64, self->t.info.ring_entries);
 	/* the reader releases nothing: the flood needs no more than this */
 	ASSERT_LE(256, self->t.info.max_regions);
 	buf = mmap(NULL, 2 * self->ps, PROT_READ | PROT_WRITE,
@@ -393,9 +402,10 @@ TEST_F_TIMEOUT(ring, read_sizes_racing_overflow, 600)
 	for (len = 1; !f.stop || tpending(&self->t); len = len % (3 * esz + 1) + 1) {
 		char *at = buf + self->ps - len;
 
-		/* fall behind now and then, so that the ring overflows */
-		if (++calls % 300 == 0)
-			usleep(100 * 1000);
+		/* fall behind now and then, until the ring overflows (or 2 s) */
+		for (i = 0; ++calls % 300 == 0 && i < 2000 && !f.stop &&
+		     !__atomic_load_n(&self->t.hdr->overflowed, __ATOMIC_ACQUIRE); i++)
+			usleep(1000);
 		r = read(self->t.fd, at, len);
 		if (r < 0) {
 			ASSERT_TRUE(errno == EAGAIN || (errno == EINVAL && len < esz))
