@@ -65,7 +65,7 @@ MONITOR_BENCH := $(B)/bench/tether-monitor-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
-.PHONY: all modules lib tests tools examples demo-bin bench-bin check demo bench checkpatch clean
+.PHONY: all modules lib tests tools examples demo-bin bench-bin check demo bench fuzz checkpatch clean
 
 all: modules lib tests tools examples demo-bin bench-bin
 
@@ -164,6 +164,18 @@ bench:
 	@scripts/deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench
+
+# make fuzz SECONDS=N KERNEL=K [SEED=N] [THREADS=N]: a long run of
+# selftests/fuzz.c in a VM of its own (README "Reliability")
+FUZZ_KERNEL = $(or $(KERNEL),debug)
+FUZZ_SECONDS = $(or $(SECONDS),600)
+fuzz:
+	@scripts/deps
+	@$(MAKE) --no-print-directory all
+	@scripts/vm -k $(FUZZ_KERNEL) -t $$(($(FUZZ_SECONDS) * 2 + 900)) -o $(B)/vm/fuzz-$(FUZZ_KERNEL) \
+		--append slub_debug=F $(if $(filter debug,$(FUZZ_KERNEL)),--append kmemleak=on) -- \
+		$(B)/selftests/fuzz --seconds $(FUZZ_SECONDS) $(if $(SEED),--seed $(SEED)) \
+		$(if $(THREADS),--threads $(THREADS))
 
 checkpatch: | $(KSRC)
 	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse --show-types -f \

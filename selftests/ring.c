@@ -316,6 +316,127 @@ TEST_F_TIMEOUT(ring, overflow_read_rearms, 300)
 	ASSERT_EQ(s.handle, ev[0].handle);
 }
 
+/*
+ * The lead of issue 14: a randomized run once saw read() of a /dev/tether
+ * descriptor return 65 bytes. read() copies whole records and counts only
+ * those it copied, so it returns a multiple of 64 or an errno. Here a
+ * producer floods a 64-entry ring past overflow (256 events per munmap), another
+ * thread rearms at random, and the reader (falling behind now and then) reads every size from 1 to
+ * 3 * 64 + 1, each ending at a PROT_NONE page so a record that does not
+ * fit cannot be half-written either: every return must be whole records,
+ * in sequence, or EINVAL (below one record) or EAGAIN.
+ */
+struct flood {
+	struct tctx *t;
+	volatile bool stop;
+	long rounds;
+};
+
+static void *flood_events(void *arg)
+{
+	struct flood *f = arg;
+	size_t ps = page_size();
+	struct tether_release_batch b = { .size = sizeof(b) };
+	struct tether_secure s;
+	uint64_t h[256];
+	long r;
+	int i;
+
+	for (r = 0; r < f->rounds && !f->stop; r++) {
+		char *p = map_anon(256 * ps);
+
+		if (p == MAP_FAILED)
+			break;
+		for (i = 0; i < 256 && !tsecure(f->t, p + i * ps, ps, 0, i, &s); i++)
+			h[i] = s.handle;
+		munmap(p, 256 * ps);
+		b.handles = (uintptr_t)h;
+		b.count = i;
+		if (i)
+			tether_ioctl(f->t->fd, TETHER_IOC_RELEASE_BATCH, &b);
+	}
+	f->stop = true;
+	return NULL;
+}
+
+static void *rearm_randomly(void *arg)
+{
+	struct flood *f = arg;
+	struct tether_rearm rearm = { .size = sizeof(rearm) };
+
+	while (!f->stop) {
+		tether_ioctl(f->t->fd, TETHER_IOC_REARM, &rearm);
+		usleep(rand() % 500);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(ring, read_sizes_racing_overflow, 600)
+{
+	const size_t esz = sizeof(struct tether_event);
+	struct flood f = { .t = &self->t, .rounds = tether_count(400, 40) };
+	size_t len, i, whole = 0, einval = 0, eagain = 0, markers = 0, calls = 0;
+	uint64_t seq = 0;
+	pthread_t prod, rearm;
+	char *buf;
+	ssize_t r;
+
+	char saved[32];
+
+	/* a 64-entry ring (the minimum): every round of 256 can overflow it */
+	ASSERT_EQ(0, tether_param_get("ring_entries", saved, sizeof(saved)));
+	ASSERT_EQ(0, tether_param_set("ring_entries", "64"));
+	tctx_close(&self->t);
+	ASSERT_EQ(0, tctx_open(&self->t));
+	ASSERT_EQ(0, tether_param_set("ring_entries", saved));
+	ASSERT_EQ(64, self->t.info.ring_entries);
+	/* the reader releases nothing: the flood needs no more than this */
+	ASSERT_LE(256, self->t.info.max_regions);
+	buf = mmap(NULL, 2 * self->ps, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, mprotect(buf + self->ps, self->ps, PROT_NONE));
+	ASSERT_EQ(0, fcntl(self->t.fd, F_SETFL, O_NONBLOCK));
+	ASSERT_EQ(0, pthread_create(&prod, NULL, flood_events, &f));
+	ASSERT_EQ(0, pthread_create(&rearm, NULL, rearm_randomly, &f));
+	for (len = 1; !f.stop || tpending(&self->t); len = len % (3 * esz + 1) + 1) {
+		char *at = buf + self->ps - len;
+
+		/* fall behind now and then, until the ring overflows (or 2 s) */
+		for (i = 0; ++calls % 300 == 0 && i < 2000 && !f.stop &&
+		     !__atomic_load_n(&self->t.hdr->overflowed, __ATOMIC_ACQUIRE); i++)
+			usleep(1000);
+		r = read(self->t.fd, at, len);
+		if (r < 0) {
+			ASSERT_TRUE(errno == EAGAIN || (errno == EINVAL && len < esz))
+				TH_LOG("read(%zu): %s", len, strerror(errno));
+			eagain += errno == EAGAIN;
+			einval += errno == EINVAL;
+			continue;
+		}
+		ASSERT_EQ(0, r % esz) TH_LOG("read(%zu) returned %zd", len, r);
+		ASSERT_LE((size_t)r, len);
+		ASSERT_LT(0, r);
+		for (i = 0; i < (size_t)r / esz; i++) {
+			struct tether_event ev;
+
+			memcpy(&ev, at + i * esz, esz);
+			ASSERT_EQ(++seq, ev.seq) TH_LOG("a gap or a torn record");
+			ASSERT_TRUE(ev.type == TETHER_EVENT_INVALIDATE ||
+				    ev.type == TETHER_EVENT_OVERFLOW);
+			markers += ev.type == TETHER_EVENT_OVERFLOW;
+		}
+		whole += r / esz;
+	}
+	pthread_join(prod, NULL);
+	pthread_join(rearm, NULL);
+	TH_LOG("%zu records in sequence, %zu overflow markers, %zu EINVAL, %zu EAGAIN",
+	       whole, markers, einval, eagain);
+	/* the race was run: the ring overflowed at least once */
+	ASSERT_LT(0, markers);
+	munmap(buf, 2 * self->ps);
+}
+
 /* A consumer position the kernel cannot make sense of hurts only its owner. */
 TEST_F(ring, insane_consumer_position)
 {
