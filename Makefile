@@ -61,6 +61,9 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 
 DEMO := $(B)/demo/tether-rdma-demo
 BENCH := $(B)/bench/tether-cache-bench
+# the MPI ping-pong, built only where mpicc is (Open MPI, scripts/deps)
+MPICC ?= mpicc
+MPI_PINGPONG := $(if $(shell command -v $(MPICC) 2>/dev/null),$(B)/bench/tether-mpi-pingpong)
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
@@ -128,7 +131,7 @@ $(B)/selftests/fuse_source: CPPFLAGS_ALL += $(shell pkg-config --cflags fuse3)
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)
-bench-bin: $(BENCH)
+bench-bin: $(BENCH) $(MPI_PINGPONG)
 
 # every program linked with libtether: one source file each, one rule
 PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH)
@@ -140,6 +143,10 @@ $(BENCH): bench/cache_bench.c
 $(PROGRAMS): libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $(filter %.c,$^) $(LIB_A) -libverbs -lpthread
+
+$(B)/bench/tether-mpi-pingpong: bench/mpi_pingpong.c
+	@mkdir -p $(@D)
+	$(MPICC) $(CFLAGS) $(WFLAGS) -o $@ $<
 
 $(KSRC):
 	@echo "$(KSRC) is missing: run scripts/deps" >&2; exit 1
