@@ -71,9 +71,14 @@ BENCH := $(B)/bench/tether-cache-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
-.PHONY: all modules lib tests tools examples demo-bin bench-bin check demo bench checkpatch clean
+.PHONY: all modules lib tests tools examples demo-bin bench-bin fabtests check demo bench checkpatch clean
 
-all: modules lib tests tools examples demo-bin bench-bin
+all: modules lib tests tools examples demo-bin bench-bin fabtests
+
+# libfabric's fabtests for selftests/fabtests.sh, built once into
+# $(B)/fabtests (scripts/fabtests; status 3: no tarball, the test skips)
+fabtests:
+	@scripts/fabtests >/dev/null || [ $$? -eq 3 ]
 
 modules:
 ifdef KDIR
