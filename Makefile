@@ -41,6 +41,13 @@ LIB_SO := $(B)/lib/libtether.so.1.0.0
 LIB_A := $(B)/lib/libtether.a
 LIB_MAP := libprovider/libtether.map
 
+# libtether-fabric: tether as libfabric's memory monitor (libprovider/fabric/)
+FABRIC_SRCS := $(wildcard libprovider/fabric/*.c)
+FABRIC_OBJS := $(FABRIC_SRCS:libprovider/fabric/%.c=$(B)/lib/fabric/%.o)
+FABRIC_SONAME := libtether-fabric.so.1
+FABRIC_SO := $(B)/lib/libtether-fabric.so.1.0.0
+FABRIC_MAP := libprovider/fabric/libtether-fabric.map
+
 # selftests: every selftests/*.c is one kselftest_harness program
 TEST_SRCS := $(wildcard selftests/*.c)
 TEST_BINS := $(TEST_SRCS:selftests/%.c=$(B)/selftests/%)
@@ -67,9 +74,14 @@ MPI_PINGPONG := $(if $(shell command -v $(MPICC) 2>/dev/null),$(B)/bench/tether-
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
-.PHONY: all modules lib tests tools examples demo-bin bench-bin check demo bench checkpatch clean
+.PHONY: all modules lib tests tools examples demo-bin bench-bin fabtests check demo bench checkpatch clean
 
-all: modules lib tests tools examples demo-bin bench-bin
+all: modules lib tests tools examples demo-bin bench-bin fabtests
+
+# libfabric's fabtests for selftests/fabtests.sh, built once into
+# $(B)/fabtests (scripts/fabtests; status 3: no tarball, the test skips)
+fabtests:
+	@scripts/fabtests >/dev/null || [ $$? -eq 3 ]
 
 modules:
 ifdef KDIR
@@ -79,7 +91,7 @@ else
 	+@set -e; for k in $(KERNELS); do scripts/kbuild $$k; done
 endif
 
-lib: $(LIB_SO) $(LIB_A)
+lib: $(LIB_SO) $(LIB_A) $(FABRIC_SO)
 
 $(B)/lib/%.o: libprovider/%.c $(wildcard libprovider/*.h) include/uapi/linux/tether.h
 	@mkdir -p $(@D)
@@ -90,6 +102,17 @@ $(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
 		-Wl,--no-undefined -o $@ $(LIB_OBJS) -libverbs -lpthread
 	ln -sfn libtether.so.1.0.0 $(B)/lib/$(LIB_SONAME)
 	ln -sfn $(LIB_SONAME) $(B)/lib/libtether.so
+
+$(B)/lib/fabric/%.o: libprovider/fabric/%.c $(wildcard libprovider/fabric/*.h libprovider/*.h) include/uapi/linux/tether.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) -Ilibprovider/fabric $(CFLAGS) $(WFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+# linked with the shared libtether (one copy of it in a process that uses both)
+$(FABRIC_SO): $(FABRIC_OBJS) $(FABRIC_MAP) $(LIB_SO)
+	$(CC) -shared -Wl,-soname,$(FABRIC_SONAME) -Wl,--version-script=$(FABRIC_MAP) \
+		-Wl,--no-undefined -o $@ $(FABRIC_OBJS) -L$(B)/lib -ltether -lfabric -lpthread
+	ln -sfn libtether-fabric.so.1.0.0 $(B)/lib/$(FABRIC_SONAME)
+	ln -sfn $(FABRIC_SONAME) $(B)/lib/libtether-fabric.so
 
 $(LIB_A): $(LIB_OBJS)
 	rm -f $@
@@ -127,6 +150,16 @@ $(B)/selftests/abi: CPPFLAGS_ALL += -I$(B)/selftests/gen
 # fuse_source serves a FUSE file system of its own through libfuse3
 $(B)/selftests/fuse_source: TEST_LIBS += $(shell pkg-config --libs fuse3)
 $(B)/selftests/fuse_source: CPPFLAGS_ALL += $(shell pkg-config --cflags fuse3)
+
+# selftests/fabric: libfabric over verbs;ofi_rxm with the monitor, the shared
+# library as installed (found through an rpath to the build), and under the
+# sanitizers with the monitor's sources built in
+$(B)/selftests/fabric: $(FABRIC_SO)
+$(B)/selftests/fabric: TEST_LIBS += -L$(B)/lib -Wl,-rpath,$(B)/lib -ltether-fabric -lfabric
+$(B)/selftests/fabric_asan: $(FABRIC_SRCS)
+$(B)/selftests/fabric_asan: LIB_SRCS += $(FABRIC_SRCS)
+$(B)/selftests/fabric_asan: TEST_LIBS += -lfabric
+$(B)/selftests/fabric $(B)/selftests/fabric_asan: CPPFLAGS_ALL += -I$(TOP)/libprovider/fabric
 
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
