@@ -8,6 +8,8 @@
 #   make check TESTS="handshake" ... narrowed to some test programs
 #   make demo            set-up, build, then the demo in a VM
 #   make bench           set-up, build, then the cache benchmark in a VM
+#   make mpi-bench       set-up, build, then the MPI ping-pong in a VM, tether
+#                        monitor vs libfabric's defaults (scripts/mpi-pingpong)
 #   make checkpatch      checkpatch.pl --strict on the kernel code
 #   make clean
 #
@@ -198,6 +200,12 @@ bench:
 	@scripts/deps
 	@$(MAKE) --no-print-directory all
 	@scripts/vm -k $(or $(firstword $(USER_KERNELS)),6.12) -t 1200 -- $(BENCH)
+
+MPI_BENCH_ARGS ?= -m 8 -M 4194304 -x 4 -i 20 -w 8 -c mmap
+mpi-bench:
+	@scripts/deps
+	@$(MAKE) --no-print-directory all
+	@scripts/vm -k $(or $(firstword $(USER_KERNELS)),6.12) -t 1800 -- scripts/mpi-pingpong --compare $(MPI_BENCH_ARGS)
 
 checkpatch: | $(KSRC)
 	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse --show-types -f \

@@ -6,10 +6,10 @@
  * registration cache under the MPI library sees invalidations.
  *
  * Usage: mpirun -np 2 tether-mpi-pingpong [-m MIN] [-M MAX] [-i ITERS]
- *                                         [-w WINDOW] [-c none|malloc|mmap]
+ *                                         [-x STEP] [-w WINDOW] [-c none|malloc|mmap]
  *
- *   -m, -M  smallest and largest message size in bytes (powers of two
- *           between them; default 1 and 4 MiB)
+ *   -m, -M  smallest and largest message size in bytes (default 1 and 4 MiB)
+ *   -x      factor from one size to the next (default 2)
  *   -i      iterations per size (default 100; a tenth of it, at least 2,
  *           for sizes above 64 KiB)
  *   -w      messages per bandwidth window, as osu_bw (default 16)
@@ -129,6 +129,7 @@ static unsigned long check(const struct buf *b, size_t len, unsigned long iter, 
 struct result {
 	double lat_us, mbps;
 	unsigned long bad, reused, churns;
+	unsigned long messages, bytes; /* both directions */
 };
 
 /* osu_latency: iters round trips; rank 0 sends first */
@@ -157,6 +158,8 @@ static void latency(struct buf *s, struct buf *r, size_t len, unsigned long iter
 		res->bad += check(r, len, it, peer);
 	}
 	res->lat_us = t / iters / 2 * 1e6;
+	res->messages += 2 * iters;
+	res->bytes += 2 * iters * len;
 }
 
 /* osu_bw: windows of @window messages from rank 0, one ack from rank 1 */
@@ -199,6 +202,8 @@ static void bandwidth(struct buf *win, size_t len, unsigned long iters, int wind
 				res->bad += check(&win[w], len, it * window + w, peer);
 	}
 	res->mbps = (double)len * window * iters / t / 1e6;
+	res->messages += (window + 1) * iters;
+	res->bytes += (len * window + 1) * iters;
 }
 
 static unsigned long parse(const char *s, const char *what, unsigned long max)
@@ -220,16 +225,20 @@ static unsigned long parse(const char *s, const char *what, unsigned long max)
 int main(int argc, char **argv)
 {
 	unsigned long min = 1, max = 4ul << 20, iters = 100, bad_total = 0, bad;
+	unsigned long messages = 0, bytes = 0;
+	double t0;
 	enum churn churn = CHURN_NONE;
+	unsigned long step = 2;
 	int window = 16, size, opt;
 
 	MPI_Init(&argc, &argv);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
-	while ((opt = getopt(argc, argv, "m:M:i:w:c:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:M:x:i:w:c:")) != -1) {
 		switch (opt) {
 		case 'm': min = parse(optarg, "minimum size", 1ul << 30); break;
 		case 'M': max = parse(optarg, "maximum size", 1ul << 30); break;
+		case 'x': step = parse(optarg, "size step", 1024); break;
 		case 'i': iters = parse(optarg, "iteration count", 1ul << 30); break;
 		case 'w': window = (int)parse(optarg, "window", 64); break;
 		case 'c':
@@ -241,16 +250,17 @@ int main(int argc, char **argv)
 			/* fall through */
 		default:
 			if (rank == 0)
-				fprintf(stderr, "usage: mpirun -np 2 %s [-m MIN] [-M MAX] [-i ITERS] [-w WINDOW] [-c none|malloc|mmap]\n",
+				fprintf(stderr, "usage: mpirun -np 2 %s [-m MIN] [-M MAX] [-x STEP] [-i ITERS] [-w WINDOW] [-c none|malloc|mmap]\n",
 					argv[0]);
 			MPI_Finalize();
 			return 2;
 		}
 	}
-	if (size != 2 || min > max) {
+	if (size != 2 || min > max || step < 2) {
 		if (rank == 0)
 			fprintf(stderr, "tether-mpi-pingpong: %s\n",
-				size != 2 ? "needs exactly two ranks" : "minimum size above maximum");
+				size != 2 ? "needs exactly two ranks" :
+				step < 2 ? "size step below 2" : "minimum size above maximum");
 		MPI_Finalize();
 		return 2;
 	}
@@ -260,7 +270,8 @@ int main(int argc, char **argv)
 		printf("%10s %12s %12s %10s %14s\n", "bytes", "latency-us", "MB/s",
 		       "wrong-bytes", "same-address");
 	}
-	for (size_t len = min; len <= max; len *= 2) {
+	t0 = MPI_Wtime();
+	for (size_t len = min; len <= max; len *= step) {
 		unsigned long n = len > 65536 ? (iters / 10 > 2 ? iters / 10 : 2) : iters;
 		struct result res = { 0 };
 		struct buf s, r, win[64];
@@ -279,14 +290,19 @@ int main(int argc, char **argv)
 			buf_free(&win[w]);
 		MPI_Reduce(&res.bad, &bad, 1, MPI_UNSIGNED_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
 		bad_total += bad;
+		messages += res.messages;
+		bytes += res.bytes;
 		if (rank == 0)
 			printf("%10zu %12.2f %12.2f %10lu %7lu/%-6lu\n", len, res.lat_us, res.mbps,
 			       bad, res.reused, res.churns);
 		fflush(stdout);
 	}
 	MPI_Bcast(&bad_total, 1, MPI_UNSIGNED_LONG, 0, MPI_COMM_WORLD);
-	if (rank == 0)
+	if (rank == 0) {
+		printf("moved %lu bytes in %lu messages in %.2f s\n", bytes, messages,
+		       MPI_Wtime() - t0);
 		printf("%s: %lu wrong bytes\n", bad_total ? "FAIL" : "ok", bad_total);
+	}
 	MPI_Finalize();
 	return bad_total ? 1 : 0;
 }
