@@ -8,6 +8,8 @@
 #   make check TESTS="handshake" ... narrowed to some test programs
 #   make demo            set-up, build, then the demo in a VM
 #   make bench           set-up, build, then every benchmark in one 6.12 VM (scripts/bench)
+#   make mpi-bench       set-up, build, then the MPI ping-pong in a VM, tether
+#                        monitor vs libfabric's defaults (scripts/mpi-pingpong)
 #   make checkpatch      checkpatch.pl --strict on the kernel code
 #   make clean
 #
@@ -41,6 +43,13 @@ LIB_SO := $(B)/lib/libtether.so.1.0.0
 LIB_A := $(B)/lib/libtether.a
 LIB_MAP := libprovider/libtether.map
 
+# libtether-fabric: tether as libfabric's memory monitor (libprovider/fabric/)
+FABRIC_SRCS := $(wildcard libprovider/fabric/*.c)
+FABRIC_OBJS := $(FABRIC_SRCS:libprovider/fabric/%.c=$(B)/lib/fabric/%.o)
+FABRIC_SONAME := libtether-fabric.so.1
+FABRIC_SO := $(B)/lib/libtether-fabric.so.1.0.0
+FABRIC_MAP := libprovider/fabric/libtether-fabric.map
+
 # selftests: every selftests/*.c is one kselftest_harness program
 TEST_SRCS := $(wildcard selftests/*.c)
 TEST_BINS := $(TEST_SRCS:selftests/%.c=$(B)/selftests/%)
@@ -62,12 +71,20 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 DEMO := $(B)/demo/tether-rdma-demo
 BENCH := $(B)/bench/tether-cache-bench
 MONITOR_BENCH := $(B)/bench/tether-monitor-bench
+# the MPI ping-pong, built only where mpicc is (Open MPI, scripts/deps)
+MPICC ?= mpicc
+MPI_PINGPONG := $(if $(shell command -v $(MPICC) 2>/dev/null),$(B)/bench/tether-mpi-pingpong)
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
-.PHONY: all modules lib tests tools examples demo-bin bench-bin check demo bench fuzz checkpatch clean
+.PHONY: all modules lib tests tools examples demo-bin bench-bin fabtests check demo bench fuzz checkpatch clean
 
-all: modules lib tests tools examples demo-bin bench-bin
+all: modules lib tests tools examples demo-bin bench-bin fabtests
+
+# libfabric's fabtests for selftests/fabtests.sh, built once into
+# $(B)/fabtests (scripts/fabtests; status 3: no tarball, the test skips)
+fabtests:
+	@scripts/fabtests >/dev/null || [ $$? -eq 3 ]
 
 modules:
 ifdef KDIR
@@ -77,7 +94,7 @@ else
 	+@set -e; for k in $(KERNELS); do scripts/kbuild $$k; done
 endif
 
-lib: $(LIB_SO) $(LIB_A)
+lib: $(LIB_SO) $(LIB_A) $(FABRIC_SO)
 
 $(B)/lib/%.o: libprovider/%.c $(wildcard libprovider/*.h) include/uapi/linux/tether.h
 	@mkdir -p $(@D)
@@ -88,6 +105,17 @@ $(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
 		-Wl,--no-undefined -o $@ $(LIB_OBJS) -libverbs -lpthread
 	ln -sfn libtether.so.1.0.0 $(B)/lib/$(LIB_SONAME)
 	ln -sfn $(LIB_SONAME) $(B)/lib/libtether.so
+
+$(B)/lib/fabric/%.o: libprovider/fabric/%.c $(wildcard libprovider/fabric/*.h libprovider/*.h) include/uapi/linux/tether.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) -Ilibprovider/fabric $(CFLAGS) $(WFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+# linked with the shared libtether (one copy of it in a process that uses both)
+$(FABRIC_SO): $(FABRIC_OBJS) $(FABRIC_MAP) $(LIB_SO)
+	$(CC) -shared -Wl,-soname,$(FABRIC_SONAME) -Wl,--version-script=$(FABRIC_MAP) \
+		-Wl,--no-undefined -o $@ $(FABRIC_OBJS) -L$(B)/lib -ltether -lfabric -lpthread
+	ln -sfn libtether-fabric.so.1.0.0 $(B)/lib/$(FABRIC_SONAME)
+	ln -sfn $(FABRIC_SONAME) $(B)/lib/libtether-fabric.so
 
 $(LIB_A): $(LIB_OBJS)
 	rm -f $@
@@ -126,10 +154,20 @@ $(B)/selftests/abi: CPPFLAGS_ALL += -I$(B)/selftests/gen
 $(B)/selftests/fuse_source: TEST_LIBS += $(shell pkg-config --libs fuse3)
 $(B)/selftests/fuse_source: CPPFLAGS_ALL += $(shell pkg-config --cflags fuse3)
 
+# selftests/fabric: libfabric over verbs;ofi_rxm with the monitor, the shared
+# library as installed (found through an rpath to the build), and under the
+# sanitizers with the monitor's sources built in
+$(B)/selftests/fabric: $(FABRIC_SO)
+$(B)/selftests/fabric: TEST_LIBS += -L$(B)/lib -Wl,-rpath,$(B)/lib -ltether-fabric -lfabric
+$(B)/selftests/fabric_asan: $(FABRIC_SRCS)
+$(B)/selftests/fabric_asan: LIB_SRCS += $(FABRIC_SRCS)
+$(B)/selftests/fabric_asan: TEST_LIBS += -lfabric
+$(B)/selftests/fabric $(B)/selftests/fabric_asan: CPPFLAGS_ALL += -I$(TOP)/libprovider/fabric
+
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)
-bench-bin: $(BENCH) $(MONITOR_BENCH)
+bench-bin: $(BENCH) $(MONITOR_BENCH) $(MPI_PINGPONG)
 
 # every program linked with libtether: one source file each, one rule
 PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH)
@@ -146,6 +184,10 @@ $(PROGRAMS): libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 $(MONITOR_BENCH): bench/monitor_bench.c include/uapi/linux/tether.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< -lpthread
+
+$(B)/bench/tether-mpi-pingpong: bench/mpi_pingpong.c
+	@mkdir -p $(@D)
+	$(MPICC) $(CFLAGS) $(WFLAGS) -o $@ $<
 
 $(KSRC):
 	@echo "$(KSRC) is missing: run scripts/deps" >&2; exit 1
@@ -176,6 +218,12 @@ fuzz:
 		--append slub_debug=F $(if $(filter debug,$(FUZZ_KERNEL)),--append kmemleak=on) -- \
 		$(B)/selftests/fuzz --seconds $(FUZZ_SECONDS) $(if $(SEED),--seed $(SEED)) \
 		$(if $(THREADS),--threads $(THREADS))
+
+MPI_BENCH_ARGS ?= -m 8 -M 4194304 -x 4 -i 20 -w 8 -c mmap
+mpi-bench:
+	@scripts/deps
+	@$(MAKE) --no-print-directory all
+	@scripts/vm -k $(or $(firstword $(USER_KERNELS)),6.12) -t 1800 -- scripts/mpi-pingpong --compare $(MPI_BENCH_ARGS)
 
 checkpatch: | $(KSRC)
 	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse --show-types -f \

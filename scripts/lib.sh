@@ -24,3 +24,21 @@ kernel_var() {
 	[ -f "$f" ] || die "kernel '$1' is not prepared (no $f); run scripts/deps"
 	cat "$f"
 }
+
+# peers_dir: the folder of peer tarballs (fabtests, kdreg2): $TETHER_PEERS when
+# set, else ../shared/peers beside the tree, else beside the main worktree
+# (a git worktree's ../ is not the main tree's); prints nothing when absent.
+peers_dir() {
+	local common
+	if [ -n "${TETHER_PEERS:-}" ]; then
+		[ -d "$TETHER_PEERS" ] && echo "$TETHER_PEERS"
+		return 0
+	fi
+	if [ -d "$TETHER_TOP/../shared/peers" ]; then
+		(cd "$TETHER_TOP/../shared/peers" && pwd)
+		return 0
+	fi
+	common=$(git -C "$TETHER_TOP" rev-parse --path-format=absolute --git-common-dir 2>/dev/null) || return 0
+	[ -d "$common/../../shared/peers" ] && (cd "$common/../../shared/peers" && pwd)
+	return 0
+}
