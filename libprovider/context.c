@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "tether_private.h"
+#include "libtether_private.h"
 
 #define TETHER_PATH "/dev/" TETHER_DEVICE_NAME
 

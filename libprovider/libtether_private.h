@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libtether internals shared by its files. */
-#ifndef _TETHER_PRIVATE_H
-#define _TETHER_PRIVATE_H
+/* libtether internals shared by its files (context.c and the cache). */
+#ifndef _LIBTETHER_PRIVATE_H
+#define _LIBTETHER_PRIVATE_H
 
 #include "tether.h"
 
@@ -38,4 +38,4 @@ int tether_do_ioctl(int fd, unsigned long cmd, void *arg);
  */
 int tether_ring_stopped(const struct tether_context *ctx);
 
-#endif /* _TETHER_PRIVATE_H */
+#endif /* _LIBTETHER_PRIVATE_H */
