@@ -3,12 +3,26 @@
  * libtether: the RDMA registration cache.
  *
  * Every cached entry is a verbs registration of a page-rounded range plus a
- * tether range securing it. A get looks the range up in the interval index
- * without a lock (index.h), pins the entry by raising its reference count
- * with a compare-and-swap, then checks the entry once more: that it still
- * covers the buffer with enough access, that it is not marked invalid, and
- * that its word in the kernel's validity table still holds its generation
- * (one load). A hit makes no system call and takes no lock.
+ * tether range securing it.
+ *
+ * The hit path (tcache_hit()): one load tells whether the kernel's ring has
+ * events; the page-aligned start of the buffer hashes to a chain of the
+ * entries starting there (c->starts, walked without a lock); the first that
+ * covers the buffer is pinned with one compare-and-swap on its reference
+ * word, which also counts the hit (cache_private.h); then one check
+ * (tcache_serves()): that it still covers the buffer with enough access,
+ * that it is indexed and not marked invalid, and that its word in the
+ * kernel's validity table still holds its generation (one load). The put
+ * is one more compare-and-swap. No system call, no lock, and the only line
+ * written is the entry's own first line (last_use only when the clock
+ * moved, which only misses do). A buffer inside a larger registration, or
+ * whose start's chain does not serve it, is looked up in the interval
+ * index (index.h), also without a lock.
+ *
+ * What keeps a hit entry usable until its put: the reference. No one
+ * retires an entry whose users are not 0 (tcache_kill() in cache_entry.c
+ * moves only 0 to TCACHE_DEAD), so it is neither deregistered nor reused;
+ * an invalidation meanwhile only marks it, and the last put retires it.
  *
  * Entries never move between caches and their memory is never freed while
  * the cache lives (pools), so a lock-free reader can only ever meet an
@@ -33,8 +47,9 @@
  * tether_cache_create() on the same context fails with EBUSY.
  *
  * Locking: cache->lock protects the index's writers, the handle table,
- * the entry pools and free list, retirement, event draining, eviction and
- * the counters that are not striped.
+ * the starts hash's writers, the entry pools and free list, retirement,
+ * event draining, eviction and the counters (the hits but those still in
+ * the entries' words).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -47,16 +62,6 @@
 #include "cache_private.h"
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static unsigned int tcache_stripe(void)
-{
-	static unsigned int next;
-	static __thread unsigned int mine = ~0u;
-
-	if (mine == ~0u)
-		mine = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % TCACHE_STRIPES;
-	return mine;
-}
 
 static bool tcache_need_write(int access)
 {
@@ -84,20 +89,70 @@ static bool tcache_usable(const struct tether_index_node *n, const void *arg)
 		return true;
 	range.slot = __atomic_load_n(&e->range.slot, __ATOMIC_RELAXED);
 	range.generation = __atomic_load_n(&e->range.generation, __ATOMIC_RELAXED);
-	return tether_range_valid(q->c->ctx, &range);
+	return tether_range_valid_fast(q->c->ctx, &range);
 }
 
-/* With a reference held: does the entry really serve [a, b) with @access? */
-static bool tcache_serves(const struct tether_cache *c, struct tcache_entry *e,
-			  uintptr_t a, uintptr_t b, int access)
+/*
+ * With a reference held: does the entry really serve [a, b) with @access?
+ * The one check of a hit: a reference keeps the entry from being retired
+ * and so reused, so what this reads stays as read until the put.
+ */
+static inline bool tcache_serves(const struct tether_cache *c, struct tcache_entry *e,
+				 uintptr_t a, uintptr_t b, int access)
 {
-	struct tcache_query q = { .c = c, .access = access };
+	int has = __atomic_load_n(&e->pub.access, __ATOMIC_RELAXED);
+	struct tether_range range;
 
 	/* the index writes the bounds atomically; the acquire in tryget orders these */
-	return __atomic_load_n(&e->node.start, __ATOMIC_RELAXED) <= a &&
-	       __atomic_load_n(&e->node.end, __ATOMIC_RELAXED) >= b &&
-	       (__atomic_load_n(&e->state, __ATOMIC_SEQ_CST) & TCACHE_INDEXED) &&
-	       tcache_usable(&e->node, &q);
+	if (__atomic_load_n(&e->node.start, __ATOMIC_RELAXED) > a ||
+	    __atomic_load_n(&e->node.end, __ATOMIC_RELAXED) < b ||
+	    (__atomic_load_n(&e->state, __ATOMIC_SEQ_CST) & (TCACHE_INDEXED | TCACHE_INVALID)) !=
+	    TCACHE_INDEXED || (has & access) != access)
+		return false;
+	if (!tcache_safe(c))
+		return true;
+	range.slot = __atomic_load_n(&e->range.slot, __ATOMIC_RELAXED);
+	range.generation = __atomic_load_n(&e->range.generation, __ATOMIC_RELAXED);
+	return tether_range_valid_fast(c->ctx, &range);
+}
+
+/* Mark a hit entry recently used: a store only when the clock moved. */
+static inline void tcache_touch(const struct tether_cache *c, struct tcache_entry *e)
+{
+	uint64_t now = __atomic_load_n(&c->clock, __ATOMIC_RELAXED);
+
+	if (__atomic_load_n(&e->last_use, __ATOMIC_RELAXED) != now)
+		__atomic_store_n(&e->last_use, now, __ATOMIC_RELAXED);
+}
+
+/*
+ * The common hit: the registration of the buffer's own page-aligned start,
+ * found in the starts hash without a lock, with a reference taken (the
+ * hit counted), or NULL (then the interval index decides).
+ */
+static inline struct tcache_entry *tcache_hit(struct tether_cache *c, uintptr_t a,
+					      uintptr_t b, int access)
+{
+	struct tcache_entry *e;
+	int steps;
+
+	/* pairs with the release stores of tcache_starts_add()/_del() */
+	e = __atomic_load_n(&c->starts[tcache_start_hash(c, a)], __ATOMIC_ACQUIRE);
+	for (steps = 0; e && steps < TCACHE_HASH_STEPS; steps++) {
+		/* entries are type-stable: a stale pointer still reads an entry */
+		if (__atomic_load_n(&e->node.start, __ATOMIC_RELAXED) == a &&
+		    __atomic_load_n(&e->node.end, __ATOMIC_RELAXED) >= b &&
+		    tcache_tryget(e)) {
+			if (tcache_serves(c, e, a, b, access)) {
+				tcache_touch(c, e);
+				return e;
+			}
+			/* reused, invalidated, or not enough access */
+			tcache_unref(c, e, false, TCACHE_HIT);
+		}
+		e = __atomic_load_n(&e->snext, __ATOMIC_ACQUIRE);
+	}
+	return NULL;
 }
 
 /* ---- events ------------------------------------------------------------- */
@@ -146,10 +201,12 @@ again:
 	}
 }
 
-static void tcache_maybe_drain(struct tether_cache *c)
+static inline void tcache_maybe_drain(struct tether_cache *c)
 {
+	/* nothing pending and not overflowed: !tether_ring_stopped() as well */
 	if (!tcache_safe(c) ||
-	    (!tether_events_pending(c->ctx) && !tether_ring_stopped(c->ctx)))
+	    (!tether_events_pending_fast(c->ctx) &&
+	     !__atomic_load_n(&c->ctx->hdr->overflowed, __ATOMIC_ACQUIRE)))
 		return;
 	/* someone else draining (or missing) will get to it */
 	if (pthread_mutex_trylock(&c->lock))
@@ -189,13 +246,11 @@ static struct tcache_entry *tcache_lookup(struct tether_cache *c, uintptr_t a,
 		if (!tcache_tryget(e))
 			continue;
 		if (tcache_serves(c, e, a, b, access)) {
-			__atomic_store_n(&e->last_use,
-					 __atomic_load_n(&c->clock, __ATOMIC_RELAXED),
-					 __ATOMIC_RELAXED);
+			tcache_touch(c, e);
 			return e;
 		}
 		/* reused or invalidated meanwhile */
-		tcache_unref(c, e, locked);
+		tcache_unref(c, e, locked, TCACHE_HIT);
 	}
 	return NULL;
 }
@@ -216,7 +271,7 @@ static struct tether_mr *tcache_uncached(struct tether_cache *c, void *addr,
 	}
 	memset(e, 0, sizeof(*e));
 	e->flags = TCACHE_UNCACHED;
-	e->refs = TCACHE_DEAD;	/* never in a pool: no reader can reach it anyway */
+	e->ref = TCACHE_DEAD_WORD;	/* never in a pool: no reader can reach it anyway */
 	e->pub.mr = mr;
 	e->pub.lkey = mr->lkey;
 	e->pub.rkey = mr->rkey;
@@ -236,7 +291,7 @@ static void tcache_lru_cb(struct tether_cache *c, struct tcache_entry *e, void *
 	struct tcache_entry **best = arg;
 
 	(void)c;
-	if (__atomic_load_n(&e->refs, __ATOMIC_RELAXED) != 0)
+	if (tcache_refs(__atomic_load_n(&e->ref, __ATOMIC_RELAXED)) != 0)
 		return;
 	if (!*best || __atomic_load_n(&e->last_use, __ATOMIC_RELAXED) <
 		      __atomic_load_n(&(*best)->last_use, __ATOMIC_RELAXED))
@@ -390,7 +445,9 @@ static struct tcache_entry *tcache_miss_locked(struct tether_cache *c, uintptr_t
 	 * all of the above to readers that take a reference.
 	 */
 	tether_index_insert(&c->index, &e->node, a, b);
-	__atomic_store_n(&e->refs, 1, __ATOMIC_RELEASE);
+	tcache_starts_add(c, e);
+	/* one user, no hits (retire folded them, or it never had any) */
+	__atomic_store_n(&e->ref, 1, __ATOMIC_RELEASE);
 	tcache_table_add(c, e);
 	c->nentries++;
 	c->nbytes += b - a;
@@ -420,11 +477,11 @@ TETHER_EXPORT struct tether_mr *tether_cache_get(struct tether_cache *c, void *a
 	b = (last | (uintptr_t)(c->page_size - 1)) + 1;
 
 	tcache_maybe_drain(c);
-	e = tcache_lookup(c, a, b, access, false, &err);
-	if (e) {
-		__atomic_fetch_add(&c->stripes[tcache_stripe()].hits, 1, __ATOMIC_RELAXED);
+	e = tcache_hit(c, a, b, access);
+	if (!e)
+		e = tcache_lookup(c, a, b, access, false, &err);
+	if (e)
 		return &e->pub;
-	}
 
 	pthread_mutex_lock(&c->lock);
 	tcache_drain(c);
@@ -432,7 +489,6 @@ TETHER_EXPORT struct tether_mr *tether_cache_get(struct tether_cache *c, void *a
 	e = tcache_lookup(c, a, b, access, true, &err);
 	if (e) {
 		pthread_mutex_unlock(&c->lock);
-		__atomic_fetch_add(&c->stripes[tcache_stripe()].hits, 1, __ATOMIC_RELAXED);
 		return &e->pub;
 	}
 	if (err) {
@@ -470,7 +526,7 @@ TETHER_EXPORT int tether_cache_put(struct tether_cache *c, struct tether_mr *mr)
 			free(e);
 		return -ret;
 	}
-	return tcache_unref(c, e, false);
+	return tcache_unref(c, e, false, 0);
 }
 
 TETHER_EXPORT int tether_cache_flush(struct tether_cache *c)
@@ -512,6 +568,7 @@ TETHER_EXPORT struct tether_cache *tether_cache_create(struct tether_context *ct
 	c->max_entries = TCACHE_DEFAULT_ENTRIES;
 	c->widen_access = TCACHE_DEFAULT_WIDEN;
 	c->page_size = sysconf(_SC_PAGESIZE);
+	c->page_shift = __builtin_ctzl(c->page_size);
 	err = tcache_attr(c, attr);
 	if (!err)
 		err = tcache_env(c, attr ? attr->comp_mask : 0);
@@ -536,11 +593,15 @@ TETHER_EXPORT struct tether_cache *tether_cache_create(struct tether_context *ct
 	for (slots = 64; slots < 2 * (size_t)c->max_entries && slots < (1u << 24); slots <<= 1)
 		;
 	c->table = calloc(slots, sizeof(*c->table));
-	if (!c->table) {
+	c->starts = calloc(slots, sizeof(*c->starts));
+	if (!c->table || !c->starts) {
+		free(c->table);
+		free(c->starts);
 		err = -ENOMEM;
 		goto err_unbind;
 	}
 	c->table_mask = slots - 1;
+	c->starts_mask = slots - 1;
 	tether_index_init(&c->index);
 	pthread_mutex_init(&c->lock, NULL);
 	if (c->print_stats)
@@ -594,6 +655,7 @@ TETHER_EXPORT int tether_cache_destroy(struct tether_cache *c)
 	}
 	pthread_mutex_destroy(&c->lock);
 	free(c->table);
+	free(c->starts);
 	free(c);
 	return 0;
 }

@@ -91,7 +91,7 @@ struct tcache_entry *tcache_alloc(struct tether_cache *c)
 		p->next = c->pools;
 		c->pools = p;
 		for (i = TCACHE_POOL_ENTRIES - 1; i >= 0; i--) {
-			p->entries[i].refs = TCACHE_DEAD;
+			p->entries[i].ref = TCACHE_DEAD_WORD;
 			p->entries[i].next = c->free;
 			c->free = &p->entries[i];
 		}
@@ -112,17 +112,70 @@ void tcache_free(struct tether_cache *c, struct tcache_entry *e)
 	c->free = e;
 }
 
-/* Take a reference unless the entry is retired. */
-bool tcache_tryget(struct tcache_entry *e)
+/*
+ * Retire @e if nobody holds it (its users 0 -> TCACHE_DEAD, its hit count
+ * kept for tcache_retire() to fold); true if this call did.
+ */
+static bool tcache_kill(struct tcache_entry *e)
 {
-	int32_t r = __atomic_load_n(&e->refs, __ATOMIC_RELAXED);
+	uint64_t w = __atomic_load_n(&e->ref, __ATOMIC_SEQ_CST);
 
-	while (r >= 0) {
-		if (__atomic_compare_exchange_n(&e->refs, &r, r + 1, true,
-						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+	while (tcache_refs(w) == 0) {
+		if (__atomic_compare_exchange_n(&e->ref, &w, w | TCACHE_DEAD_WORD, false,
+						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The hits counted in @e's word since the last fold, taken out of it. With
+ * the lock held (the only writer of the high half but tryget's increments).
+ */
+uint64_t tcache_fold_hits(struct tcache_entry *e)
+{
+	uint64_t w = __atomic_load_n(&e->ref, __ATOMIC_RELAXED);
+
+	while (w >> 32) {
+		if (__atomic_compare_exchange_n(&e->ref, &w, w & TCACHE_DEAD_WORD, false,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return w >> 32;
+	}
+	return 0;
+}
+
+/* Hash of a page-aligned start into c->starts. */
+size_t tcache_start_hash(const struct tether_cache *c, uintptr_t start)
+{
+	return ((uint64_t)(start >> c->page_shift) * 0x9e3779b97f4a7c15ull >> 29) &
+	       c->starts_mask;
+}
+
+/*
+ * Put an entry on its start's chain, at the head (release: a reader that
+ * loads the head sees snext). With the lock held.
+ */
+void tcache_starts_add(struct tether_cache *c, struct tcache_entry *e)
+{
+	struct tcache_entry **head = &c->starts[tcache_start_hash(c, e->node.start)];
+
+	__atomic_store_n(&e->snext, *head, __ATOMIC_RELAXED);
+	__atomic_store_n(head, e, __ATOMIC_RELEASE);
+}
+
+/*
+ * Take it off. Its own snext stays, so a reader standing on it walks on;
+ * a reader that follows it after it is reused elsewhere walks a wrong
+ * chain, which the step budget and the check after tryget make harmless.
+ */
+static void tcache_starts_del(struct tether_cache *c, struct tcache_entry *e)
+{
+	struct tcache_entry **p = &c->starts[tcache_start_hash(c, e->node.start)];
+
+	while (*p && *p != e)
+		p = &(*p)->snext;
+	if (*p)
+		__atomic_store_n(p, e->snext, __ATOMIC_RELEASE);
 }
 /*
  * Keep aside an entry whose ibv_dereg_mr() failed (a memory window bound to
@@ -148,6 +201,7 @@ int tcache_retire(struct tether_cache *c, struct tcache_entry *e)
 	if (c->evict_cb)
 		c->evict_cb(&e->pub, e->evict_reason, c->evict_arg);
 	c->st.evictions[e->evict_reason]++;
+	c->st.hits += tcache_fold_hits(e);
 	c->nentries--;
 	c->nbytes -= e->pub.length;
 	/* libibverbs returns 0 or an errno value */
@@ -195,6 +249,7 @@ static void tcache_unindex(struct tether_cache *c, struct tcache_entry *e)
 	if (!(e->state & TCACHE_INDEXED))
 		return;
 	__atomic_fetch_and(&e->state, ~TCACHE_INDEXED, __ATOMIC_SEQ_CST);
+	tcache_starts_del(c, e);
 	tether_index_remove(&c->index, &e->node);
 	tcache_table_del(c, e);
 }
@@ -206,15 +261,12 @@ static void tcache_unindex(struct tether_cache *c, struct tcache_entry *e)
 void tcache_invalidate(struct tether_cache *c, struct tcache_entry *e,
 			      enum tether_evict_reason reason)
 {
-	int32_t zero = 0;
-
 	if (e->state & TCACHE_INVALID)
 		return;
 	e->evict_reason = reason;
 	__atomic_fetch_or(&e->state, TCACHE_INVALID, __ATOMIC_SEQ_CST);
 	tcache_unindex(c, e);
-	if (__atomic_compare_exchange_n(&e->refs, &zero, TCACHE_DEAD, false,
-					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+	if (tcache_kill(e))
 		tcache_retire(c, e);
 }
 
@@ -222,10 +274,7 @@ void tcache_invalidate(struct tether_cache *c, struct tcache_entry *e,
 bool tcache_evict(struct tether_cache *c, struct tcache_entry *e,
 			 enum tether_evict_reason reason)
 {
-	int32_t zero = 0;
-
-	if (!__atomic_compare_exchange_n(&e->refs, &zero, TCACHE_DEAD, false,
-					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+	if (!tcache_kill(e))
 		return false;
 	e->evict_reason = reason;
 	tcache_unindex(c, e);
@@ -254,26 +303,14 @@ void tcache_invalidate_cb(struct tether_cache *c, struct tcache_entry *e, void *
 	tcache_invalidate(c, e, *(enum tether_evict_reason *)arg);
 }
 
-/*
- * Drop a reference to a cached entry; the last one retires an invalidated
- * entry (taking the lock unless @locked). -EINVAL on a put without a get.
- */
-int tcache_unref(struct tether_cache *c, struct tcache_entry *e, bool locked)
+/* The last put of an invalidated entry: retire it (taking the lock unless @locked). */
+int tcache_unref_last(struct tether_cache *c, struct tcache_entry *e, bool locked)
 {
-	int32_t r = __atomic_load_n(&e->refs, __ATOMIC_RELAXED), zero = 0;
 	int ret = 0;
 
-	do {
-		if (r <= 0)
-			return -EINVAL;
-	} while (!__atomic_compare_exchange_n(&e->refs, &r, r - 1, true,
-					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-	if (r != 1 || !(__atomic_load_n(&e->state, __ATOMIC_SEQ_CST) & TCACHE_INVALID))
-		return 0;
 	if (!locked)
 		pthread_mutex_lock(&c->lock);
-	if (__atomic_compare_exchange_n(&e->refs, &zero, TCACHE_DEAD, false,
-					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+	if (tcache_kill(e))
 		ret = tcache_retire(c, e);
 	if (!locked)
 		pthread_mutex_unlock(&c->lock);

@@ -18,24 +18,35 @@ uint64_t tcache_held(struct tether_cache *c)
 
 	for (p = c->pools; p; p = p->next)
 		for (i = 0; i < TCACHE_POOL_ENTRIES; i++)
-			if (__atomic_load_n(&p->entries[i].refs, __ATOMIC_RELAXED) > 0)
+			if (tcache_refs(__atomic_load_n(&p->entries[i].ref,
+							__ATOMIC_RELAXED)) > 0)
 				n++;
 	return n;
 }
 
-static void tcache_query_stats(struct tether_cache *c, struct tether_cache_stats *st)
+/*
+ * Hits are counted in each entry's reference word (tcache_tryget()): fold
+ * them into c->st.hits, so no entry's 32-bit count wraps between queries.
+ */
+static void tcache_fold_all(struct tether_cache *c)
 {
+	struct tcache_pool *p;
 	int i;
 
+	for (p = c->pools; p; p = p->next)
+		for (i = 0; i < TCACHE_POOL_ENTRIES; i++)
+			c->st.hits += tcache_fold_hits(&p->entries[i]);
+}
+
+static void tcache_query_stats(struct tether_cache *c, struct tether_cache_stats *st)
+{
 	pthread_mutex_lock(&c->lock);
+	tcache_fold_all(c);
 	*st = c->st;
 	st->entries = c->nentries;
 	st->bytes_registered = c->nbytes;
 	st->entries_in_use = tcache_held(c);
 	pthread_mutex_unlock(&c->lock);
-	st->hits = 0;
-	for (i = 0; i < TCACHE_STRIPES; i++)
-		st->hits += __atomic_load_n(&c->stripes[i].hits, __ATOMIC_RELAXED);
 }
 
 TETHER_EXPORT int tether_cache_query_stats_sized(struct tether_cache *c,
