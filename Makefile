@@ -61,6 +61,7 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 
 DEMO := $(B)/demo/tether-rdma-demo
 BENCH := $(B)/bench/tether-cache-bench
+HIT_BENCH := $(B)/bench/tether-hit-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
@@ -128,18 +129,22 @@ $(B)/selftests/fuse_source: CPPFLAGS_ALL += $(shell pkg-config --cflags fuse3)
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)
-bench-bin: $(BENCH)
+bench-bin: $(BENCH) $(HIT_BENCH)
 
 # every program linked with libtether: one source file each, one rule
-PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH)
+PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH) $(HIT_BENCH)
 $(TOOL_BINS): $(B)/tools/%: tools/%.c
 $(EXAMPLE_BINS): $(B)/examples/%: examples/%.c
 $(DEMO): demo/rdma_demo.c selftests/rdma_loop.h
 $(BENCH): bench/cache_bench.c
+$(HIT_BENCH): bench/hit_bench.c
+# against libfabric's MR cache (Debian's libfabric-dev)
+$(HIT_BENCH): PROGRAM_LIBS := -lfabric
 
 $(PROGRAMS): libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $(filter %.c,$^) $(LIB_A) -libverbs -lpthread
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $(filter %.c,$^) $(LIB_A) -libverbs -lpthread \
+		$(PROGRAM_LIBS)
 
 $(KSRC):
 	@echo "$(KSRC) is missing: run scripts/deps" >&2; exit 1
