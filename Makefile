@@ -74,6 +74,7 @@ MONITOR_BENCH := $(B)/bench/tether-monitor-bench
 # the MPI ping-pong, built only where mpicc is (Open MPI, scripts/deps)
 MPICC ?= mpicc
 MPI_PINGPONG := $(if $(shell command -v $(MPICC) 2>/dev/null),$(B)/bench/tether-mpi-pingpong)
+HIT_BENCH := $(B)/bench/tether-hit-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
@@ -167,18 +168,22 @@ $(B)/selftests/fabric $(B)/selftests/fabric_asan: CPPFLAGS_ALL += -I$(TOP)/libpr
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)
-bench-bin: $(BENCH) $(MONITOR_BENCH) $(MPI_PINGPONG)
+bench-bin: $(BENCH) $(HIT_BENCH) $(MONITOR_BENCH) $(MPI_PINGPONG)
 
 # every program linked with libtether: one source file each, one rule
-PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH)
+PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH) $(HIT_BENCH)
 $(TOOL_BINS): $(B)/tools/%: tools/%.c
 $(EXAMPLE_BINS): $(B)/examples/%: examples/%.c
 $(DEMO): demo/rdma_demo.c selftests/rdma_loop.h
 $(BENCH): bench/cache_bench.c
+$(HIT_BENCH): bench/hit_bench.c
+# against libfabric's MR cache (Debian's libfabric-dev)
+$(HIT_BENCH): PROGRAM_LIBS := -lfabric
 
 $(PROGRAMS): libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $(filter %.c,$^) $(LIB_A) -libverbs -lpthread
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $(filter %.c,$^) $(LIB_A) -libverbs -lpthread \
+		$(PROGRAM_LIBS)
 
 # the kernel-side benchmark talks to /dev/tether and /dev/kdreg2 directly
 $(MONITOR_BENCH): bench/monitor_bench.c include/uapi/linux/tether.h

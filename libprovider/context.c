@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "tether_private.h"
+#include "libtether_private.h"
 
 #define TETHER_PATH "/dev/" TETHER_DEVICE_NAME
 
@@ -189,29 +189,18 @@ TETHER_EXPORT int tether_release(struct tether_context *ctx, uint64_t handle)
 TETHER_EXPORT int tether_range_valid(const struct tether_context *ctx,
 				     const struct tether_range *range)
 {
-	if (range->slot >= ctx->info.max_regions)
-		return 0;
-	/*
-	 * A relaxed load, as the kernel's store is a plain WRITE_ONCE()
-	 * (tether_invalidate() in kmod/region.c): the word publishes no other
-	 * data, so there is nothing to order after it; the kernel changes it
-	 * before the mapping changes, which is all the check needs.
-	 */
-	return __atomic_load_n(&ctx->validity[range->slot], __ATOMIC_RELAXED) ==
-	       range->generation;
+	return tether_range_valid_fast(ctx, range);
 }
 
 TETHER_EXPORT uint64_t tether_events_pending(const struct tether_context *ctx)
 {
-	/* pairs with the kernel's release store of producer */
-	return __atomic_load_n(&ctx->hdr->producer, __ATOMIC_ACQUIRE) -
-	       __atomic_load_n(&ctx->cons->consumer, __ATOMIC_RELAXED);
+	return tether_events_pending_fast(ctx);
 }
 
 int tether_ring_stopped(const struct tether_context *ctx)
 {
 	return __atomic_load_n(&ctx->hdr->overflowed, __ATOMIC_ACQUIRE) &&
-	       !tether_events_pending(ctx);
+	       !tether_events_pending_fast(ctx);
 }
 
 TETHER_EXPORT int tether_next_event(struct tether_context *ctx, struct tether_event *ev)

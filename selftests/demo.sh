@@ -3,9 +3,11 @@
 # per run, 100 with TETHER_QUICK=1): every byte right with the coherent cache
 # and without a cache, and the cache without invalidation caught delivering
 # stale data (its own exit status), with the cache's counters showing hits,
-# misses and invalidations. On two hosts (scripts/vm --hosts 2, TETHER_HOSTS
-# and TETHER_PEERS set) the same across the segment: host 0 runs the
-# receiver (tether-rdma-demo -r), host 1 the sender (-s), which checks.
+# misses and invalidations; the buffer-reuse runs right too, the cache's all
+# hits but its eight first misses, and every run's registration time shown.
+# On two hosts (scripts/vm --hosts 2, TETHER_HOSTS and TETHER_PEERS set) the
+# same across the segment: host 0 runs the receiver (tether-rdma-demo -r),
+# host 1 the sender (-s), which checks.
 echo "TAP version 13"
 demo=${TETHER_BUILD:?}/demo/tether-rdma-demo
 n=0 failed=0
@@ -48,5 +50,12 @@ check every_byte_right '^cache: every byte of every message arrived right$'
 check stale_data_caught '^no invalidation: [1-9][0-9]* of [0-9]+ messages carried stale data'
 # the coherent cache's row: messages, 0 wrong, 0 bytes, hits, misses, invalidations > 0
 check cache_hits_and_invalidations '^cache +[0-9]+ +0 +0 +[1-9][0-9]* +[1-9][0-9]* +[1-9][0-9]* '
+# reuse: eight buffers, so eight misses and the rest hits, nothing invalidated
+check reuse_cache_hits '^cache, reuse +[0-9]+ +0 +0 +[1-9][0-9]* +8 +0 +0 '
+check reuse_no_cache_right '^no cache, reuse +[0-9]+ +0 +0 '
+# the (de)reg ms and us/msg columns: positive numbers on every run, and the
+# cache saving a share of the no-cache run's registration time
+check registration_time_shown '^no cache +[0-9]+ .* [0-9]+\.[0-9]+x +[0-9]*[1-9][0-9]*\.[0-9] +[0-9.]+ +-'
+check registration_time_saved '^cache, reuse .* -?[0-9]+%'
 echo "1..$n"
 exit $failed

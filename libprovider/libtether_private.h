@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libtether internals shared by its files. */
-#ifndef _TETHER_PRIVATE_H
-#define _TETHER_PRIVATE_H
+/* libtether internals shared by its files (context.c and the cache). */
+#ifndef _LIBTETHER_PRIVATE_H
+#define _LIBTETHER_PRIVATE_H
 
 #include "tether.h"
 
@@ -19,6 +19,33 @@ struct tether_context {
 	const struct tether_event *events;
 	const uint64_t *validity;
 };
+
+/*
+ * tether_range_valid() and tether_events_pending() for the library's own
+ * hot paths: inlined, where a call to the exported symbol would go through
+ * the PLT.
+ */
+static inline int tether_range_valid_fast(const struct tether_context *ctx,
+					  const struct tether_range *range)
+{
+	if (range->slot >= ctx->info.max_regions)
+		return 0;
+	/*
+	 * A relaxed load, as the kernel's store is a plain WRITE_ONCE()
+	 * (tether_invalidate() in kmod/region.c): the word publishes no other
+	 * data, so there is nothing to order after it; the kernel changes it
+	 * before the mapping changes, which is all the check needs.
+	 */
+	return __atomic_load_n(&ctx->validity[range->slot], __ATOMIC_RELAXED) ==
+	       range->generation;
+}
+
+static inline uint64_t tether_events_pending_fast(const struct tether_context *ctx)
+{
+	/* pairs with the kernel's release store of producer */
+	return __atomic_load_n(&ctx->hdr->producer, __ATOMIC_ACQUIRE) -
+	       __atomic_load_n(&ctx->cons->consumer, __ATOMIC_RELAXED);
+}
 
 /* the enum tether_secure_flags bits this library knows */
 #define TETHER_SECURE_KNOWN (TETHER_SECURE_PIN | TETHER_SECURE_WRITE)
@@ -38,4 +65,4 @@ int tether_do_ioctl(int fd, unsigned long cmd, void *arg);
  */
 int tether_ring_stopped(const struct tether_context *ctx);
 
-#endif /* _TETHER_PRIVATE_H */
+#endif /* _LIBTETHER_PRIVATE_H */
