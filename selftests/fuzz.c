@@ -327,7 +327,7 @@ static void op_secure(struct thr *t)
 {
 	size_t n;
 	char *p = arena_page(t, &n);
-	struct tether_secure s = {
+	struct tether_cmd_secure s = {
 		.flags = flags_of(t, TETHER_SECURE_PIN | TETHER_SECURE_WRITE),
 		.addr = one_in(t, 8) ? user_ptr(t) : (uintptr_t)p +
 			(one_in(t, 4) ? below(t, fz.ps) : 0),
@@ -341,7 +341,7 @@ static void op_secure(struct thr *t)
 
 static void op_release(struct thr *t)
 {
-	struct tether_release r = {
+	struct tether_cmd_release r = {
 		.flags = flags_of(t, 0),
 		.handle = pick_id(t, fz.handles, NHANDLES),
 	};
@@ -353,7 +353,7 @@ static void op_release_batch(struct thr *t)
 {
 	uint64_t h[32];
 	unsigned int i, n = 1 + below(t, 32);
-	struct tether_release_batch b = { .flags = flags_of(t, 0) };
+	struct tether_cmd_release_batch b = { .flags = flags_of(t, 0) };
 
 	for (i = 0; i < n; i++)
 		h[i] = pick_id(t, fz.handles, NHANDLES);
@@ -376,7 +376,7 @@ static void op_release_batch(struct thr *t)
 
 static void op_rearm(struct thr *t)
 {
-	struct tether_rearm r = { .flags = flags_of(t, 0) };
+	struct tether_cmd_rearm r = { .flags = flags_of(t, 0) };
 
 	issue(t, any_fd(t), TETHER_IOC_REARM, &r, sizeof(r));
 }
@@ -410,7 +410,7 @@ static void name_of(struct thr *t, char *name)
 
 static void op_section_create(struct thr *t)
 {
-	struct tether_section_create c = {
+	struct tether_cmd_section_create c = {
 		.flags = flags_of(t, TETHER_SECTION_CREATE_EXTEND),
 		.length = one_in(t, 4) ? length(t, 4) : (1 + below(t, 16)) * fz.ps,
 		.max_prot = flags_of(t, TETHER_SECTION_READ | TETHER_SECTION_WRITE),
@@ -437,7 +437,7 @@ static void op_section_create(struct thr *t)
 
 static void op_section_open(struct thr *t)
 {
-	struct tether_section_open o = {
+	struct tether_cmd_section_open o = {
 		.flags = flags_of(t, 0),
 		.access = flags_of(t, TETHER_SECTION_READ | TETHER_SECTION_WRITE),
 	};
@@ -459,7 +459,7 @@ static void op_submit(struct thr *t)
 {
 	size_t n;
 	char *p = arena_page(t, &n);
-	struct tether_request_submit s = {
+	struct tether_cmd_request_submit s = {
 		.flags = flags_of(t, TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD),
 		.source = TETHER_SOURCE_PATTERN,
 		.source_fd = -1,
@@ -482,7 +482,7 @@ static void op_submit(struct thr *t)
 
 static void op_complete(struct thr *t)
 {
-	struct tether_request_complete c = {
+	struct tether_cmd_request_complete c = {
 		.flags = flags_of(t, 0),
 		.id = pick_id(t, fz.reqs, NREQS),
 		.status = one_in(t, 2) ? 0 : -(int)below(t, 4200),
@@ -495,7 +495,7 @@ static void op_complete(struct thr *t)
 
 static void op_cancel(struct thr *t)
 {
-	struct tether_request_cancel c = {
+	struct tether_cmd_request_cancel c = {
 		.flags = flags_of(t, 0),
 		.id = pick_id(t, fz.reqs, NREQS),
 	};
@@ -505,7 +505,7 @@ static void op_cancel(struct thr *t)
 
 static void op_wait(struct thr *t)
 {
-	struct tether_request_wait w = {
+	struct tether_cmd_request_wait w = {
 		.flags = flags_of(t, 0),
 		.id = pick_id(t, fz.reqs, NREQS),
 		.timeout_ms = (uint32_t)below(t, 20),
@@ -673,12 +673,12 @@ static void op_arena(struct thr *t)
 /* The body of a forked child: a few raw calls, then exit or exec. */
 static void child(struct thr *t, int how)
 {
-	struct tether_request_submit s = {
+	struct tether_cmd_request_submit s = {
 		.size = sizeof(s), .flags = TETHER_REQUEST_ASYNC | TETHER_REQUEST_HOLD,
 		.source = TETHER_SOURCE_PATTERN, .source_fd = -1, .length = fz.ps,
 	};
-	struct tether_request_wait w = { .size = sizeof(w), .timeout_ms = 60000 };
-	struct tether_secure sec = { .size = sizeof(sec), .flags = TETHER_SECURE_PIN,
+	struct tether_cmd_request_wait w = { .size = sizeof(w), .timeout_ms = 60000 };
+	struct tether_cmd_secure sec = { .size = sizeof(sec), .flags = TETHER_SECURE_PIN,
 				     .length = fz.ps };
 	char *page = mmap(NULL, fz.ps, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);

@@ -336,8 +336,8 @@ static void *flood_events(void *arg)
 {
 	struct flood *f = arg;
 	size_t ps = page_size();
-	struct tether_release_batch b = { .size = sizeof(b) };
-	struct tether_secure s;
+	struct tether_cmd_release_batch b = { .size = sizeof(b) };
+	struct tether_cmd_secure s;
 	uint64_t h[256];
 	long r;
 	int i;
@@ -362,7 +362,7 @@ static void *flood_events(void *arg)
 static void *rearm_randomly(void *arg)
 {
 	struct flood *f = arg;
-	struct tether_rearm rearm = { .size = sizeof(rearm) };
+	struct tether_cmd_rearm rearm = { .size = sizeof(rearm) };
 
 	while (!f->stop) {
 		tether_ioctl(f->t->fd, TETHER_IOC_REARM, &rearm);
