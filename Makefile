@@ -176,7 +176,7 @@ $(TOOL_BINS): $(B)/tools/%: tools/%.c
 $(EXAMPLE_BINS): $(B)/examples/%: examples/%.c
 $(DEMO): demo/rdma_demo.c selftests/rdma_loop.h
 $(BENCH): bench/cache_bench.c
-$(HIT_BENCH): bench/hit_bench.c
+$(HIT_BENCH): bench/hit_bench.c bench/bench_stats.h
 # against libfabric's MR cache (Debian's libfabric-dev)
 $(HIT_BENCH): PROGRAM_LIBS := -lfabric
 
@@ -186,7 +186,7 @@ $(PROGRAMS): libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 		$(PROGRAM_LIBS)
 
 # the kernel-side benchmark talks to /dev/tether and /dev/kdreg2 directly
-$(MONITOR_BENCH): bench/monitor_bench.c include/uapi/linux/tether.h
+$(MONITOR_BENCH): bench/monitor_bench.c bench/bench_stats.h include/uapi/linux/tether.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< -lpthread
 

@@ -41,6 +41,7 @@
 #include <rdma/fi_domain.h>
 #include <rdma/fi_errno.h>
 
+#include "bench_stats.h"
 #include "tether.h"
 
 #define BUF 4096
@@ -371,27 +372,10 @@ static struct series res[NSYS][MAX_SIZES][NKIND];
 static size_t sizes[MAX_SIZES] = { 1, 1000, 100000 };
 static int nsizes = 3;
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* the @q quantile (0..1) of a series (sorted in place), or -1 when empty */
+/* the @q quantile (0..1) of a series (sorted in place), -1 when empty */
 static double quant(struct series *s, double q)
 {
-	double pos;
-	int i;
-
-	if (!s->n)
-		return -1;
-	qsort(s->v, s->n, sizeof(double), cmp_double);
-	pos = q * (s->n - 1);
-	i = (int)pos;
-	if (i + 1 >= s->n)
-		return s->v[s->n - 1];
-	return s->v[i] + (pos - i) * (s->v[i + 1] - s->v[i]);
+	return bench_quantile(s->v, s->n, q, -1);
 }
 
 static int size_index(size_t n)
@@ -457,18 +441,6 @@ static int run_child(const char *self, int which, const char *dev, int samples,
 		return -1;
 	}
 	return 0;
-}
-
-static FILE *out_file(const char *dir, const char *name)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (!f)
-		die(path);
-	return f;
 }
 
 static void json_series(FILE *f, struct series *s)
@@ -538,7 +510,7 @@ static void write_files(const char *dir, int rounds, bool quick)
 
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		die(dir);
-	f = out_file(dir, "hit-vs-size.dat");
+	f = bench_out_file(dir, "hit-vs-size.dat");
 	fprintf(f, "# N floor(med p25 p75)");
 	for (w = 0; w < NSYS; w++)
 		fprintf(f, " %s(med p25 p75)", sys_name[w]);
@@ -556,14 +528,14 @@ static void write_files(const char *dir, int rounds, bool quick)
 		fprintf(f, "\n");
 	}
 	fclose(f);
-	f = out_file(dir, "hit-threads.dat");
+	f = bench_out_file(dir, "hit-threads.dat");
 	fprintf(f, "# system hit_1t hit_2t floor_1t floor_2t  [millions of ops per second, medians]\n");
 	for (w = 0; w < NSYS; w++)
 		fprintf(f, "%s %.4f %.4f %.4f %.4f\n", sys_name[w],
 			quant(&res[w][tz][K_HIT1], 0.5), quant(&res[w][tz][K_HIT2], 0.5),
 			quant(&res[w][tz][K_FLOOR1], 0.5), quant(&res[w][tz][K_FLOOR2], 0.5));
 	fclose(f);
-	f = out_file(dir, "hit.json");
+	f = bench_out_file(dir, "hit.json");
 	fprintf(f, "{\n  \"benchmark\": \"tether-hit-bench\",\n");
 	fprintf(f, "  \"what\": \"registration-cache hit (get+put of a random one of N cached 4 KiB buffers) vs a bare binary search over the same sorted starts (floor); hit_1t/hit_2t and floor_1t/floor_2t: millions of ops per second from 1 and 2 threads on their own buffers\",\n");
 	fprintf(f, "  \"units\": {\"floor\": \"ns/op\", \"hit\": \"ns/op\", \"hit_1t\": \"Mops/s\", \"hit_2t\": \"Mops/s\", \"floor_1t\": \"Mops/s\", \"floor_2t\": \"Mops/s\"},\n");

@@ -41,6 +41,8 @@
 
 #include <linux/tether.h>
 
+#include "bench_stats.h"
+
 /* kdreg2's uapi (include/kdreg2.h of shs-kdreg2), the parts used here */
 struct kdreg2_config_data {
 	size_t max_regions;
@@ -117,27 +119,10 @@ static void add(struct samples *s, double ns)
 		s->v[s->n++] = ns;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* the @q quantile (0..1) of @s, 0 when empty */
+/* the @q quantile (0..1) of a series (sorted in place), 0 when empty */
 static double quant(struct samples *s, double q)
 {
-	double pos;
-	int i;
-
-	if (!s->n)
-		return 0;
-	qsort(s->v, s->n, sizeof(s->v[0]), cmp_double);
-	pos = q * (s->n - 1);
-	i = (int)pos;
-	if (i + 1 >= s->n)
-		return s->v[s->n - 1];
-	return s->v[i] + (pos - i) * (s->v[i + 1] - s->v[i]);
+	return bench_quantile(s->v, s->n, q, 0);
 }
 
 static double med(struct samples *s)
@@ -572,22 +557,10 @@ static void json_stat(FILE *f, const char *name, struct samples *s, const char *
 		name, med(s), quant(s, .25), quant(s, .75), s->n, sep);
 }
 
-static FILE *out_file(const char *dir, const char *name)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (!f)
-		die("%s: %s", path, strerror(errno));
-	return f;
-}
-
 static void write_out(const char *dir)
 {
 	static const char *const srn[NSYS_SR] = { "tether_unpinned", "tether_pinned", "kdreg2" };
-	FILE *j = out_file(dir, "monitor.json"), *d;
+	FILE *j = bench_out_file(dir, "monitor.json"), *d;
 	int s, op, sys;
 	bool k = kfd >= 0;
 
@@ -617,7 +590,7 @@ static void write_out(const char *dir)
 	fprintf(j, "}\n}\n");
 	fclose(j);
 
-	d = out_file(dir, "secure.dat");
+	d = bench_out_file(dir, "secure.dat");
 	fprintf(d, "# held, then median p25 p75 (us per pair) of: tether unpinned, tether pinned, kdreg2\n");
 	for (s = 0; s < nsizes; s++) {
 		fprintf(d, "%d", sizes[s]);
@@ -628,7 +601,7 @@ static void write_out(const char *dir)
 	}
 	fclose(d);
 
-	d = out_file(dir, "overhead.dat");
+	d = bench_out_file(dir, "overhead.dat");
 	fprintf(d, "# operation, then watched/unwatched of: tether uffd kdreg2 (0: absent)\n");
 	for (op = 0; op < NOPS; op++) {
 		fprintf(d, "%s", ops[op]);
