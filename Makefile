@@ -269,8 +269,11 @@ D := $(DESTDIR)
 # what install puts where (uninstall removes exactly these)
 INST_LIB := $(D)$(libdir)/libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1 \
 	$(D)$(libdir)/libtether.so $(D)$(libdir)/libtether.a \
-	$(D)$(libdir)/pkgconfig/libtether.pc
-INST_HDR := $(D)$(includedir)/tether.h $(D)$(includedir)/linux/tether.h
+	$(D)$(libdir)/pkgconfig/libtether.pc \
+	$(D)$(libdir)/libtether-fabric.so.1.0.0 $(D)$(libdir)/$(FABRIC_SONAME) \
+	$(D)$(libdir)/libtether-fabric.so
+INST_HDR := $(D)$(includedir)/tether.h $(D)$(includedir)/linux/tether.h \
+	$(D)$(includedir)/tether_fabric.h
 INST_BIN := $(D)$(sbindir)/tether_info
 dkmssrcdir ?= $(prefix)/src/tether-$(TETHER_VERSION)
 INST_ETC := $(D)$(udevrulesdir)/60-tether.rules $(D)$(modprobedir)/tether.conf \
@@ -280,11 +283,14 @@ INST_ETC := $(D)$(udevrulesdir)/60-tether.rules $(D)$(modprobedir)/tether.conf \
 
 install: install-lib install-headers install-tools install-etc install-man
 
-install-lib: $(LIB_SO) $(LIB_A) libprovider/libtether.pc.in
+install-lib: $(LIB_SO) $(LIB_A) $(FABRIC_SO) libprovider/libtether.pc.in
 	$(INSTALL) -d $(D)$(libdir) $(D)$(libdir)/pkgconfig
 	$(INSTALL_PROGRAM) $(LIB_SO) $(D)$(libdir)/libtether.so.1.0.0
 	ln -sfn libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1
 	ln -sfn libtether.so.1 $(D)$(libdir)/libtether.so
+	$(INSTALL_PROGRAM) $(FABRIC_SO) $(D)$(libdir)/libtether-fabric.so.1.0.0
+	ln -sfn libtether-fabric.so.1.0.0 $(D)$(libdir)/$(FABRIC_SONAME)
+	ln -sfn $(FABRIC_SONAME) $(D)$(libdir)/libtether-fabric.so
 	$(INSTALL_DATA) $(LIB_A) $(D)$(libdir)/libtether.a
 	sed -e 's|@prefix@|$(prefix)|g' -e 's|@exec_prefix@|$(exec_prefix)|g' \
 		-e 's|@libdir@|$(libdir)|g' -e 's|@includedir@|$(includedir)|g' \
@@ -295,6 +301,7 @@ install-lib: $(LIB_SO) $(LIB_A) libprovider/libtether.pc.in
 install-headers:
 	$(INSTALL) -d $(D)$(includedir)/linux
 	$(INSTALL_DATA) libprovider/tether.h $(D)$(includedir)/tether.h
+	$(INSTALL_DATA) libprovider/fabric/tether_fabric.h $(D)$(includedir)/tether_fabric.h
 	$(INSTALL_DATA) include/uapi/linux/tether.h $(D)$(includedir)/linux/tether.h
 
 install-tools: $(B)/tools/tether_info
