@@ -156,10 +156,11 @@ $(B)/selftests/fuse_source: TEST_LIBS += $(shell pkg-config --libs fuse3)
 $(B)/selftests/fuse_source: CPPFLAGS_ALL += $(shell pkg-config --cflags fuse3)
 
 # selftests/fabric: libfabric over verbs;ofi_rxm with the monitor, the shared
-# library as installed (found through an rpath to the build), and under the
+# library as installed (found through an rpath to the build, an old-style one
+# that also serves its libtether.so.1), and under the
 # sanitizers with the monitor's sources built in
 $(B)/selftests/fabric: $(FABRIC_SO)
-$(B)/selftests/fabric: TEST_LIBS += -L$(B)/lib -Wl,-rpath,$(B)/lib -ltether-fabric -lfabric
+$(B)/selftests/fabric: TEST_LIBS += -L$(B)/lib -Wl,-rpath,$(B)/lib,--disable-new-dtags -ltether-fabric -lfabric
 $(B)/selftests/fabric_asan: $(FABRIC_SRCS)
 $(B)/selftests/fabric_asan: LIB_SRCS += $(FABRIC_SRCS)
 $(B)/selftests/fabric_asan: TEST_LIBS += -lfabric
