@@ -124,7 +124,7 @@ $(LIB_A): $(LIB_OBJS)
 
 # the library's tests again under AddressSanitizer and UBSan, with the
 # library's sources built into them the same way
-SAN_TESTS := cache
+SAN_TESTS := cache fabric
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SAN_BINS := $(SAN_TESTS:%=$(B)/selftests/%_asan)
 
