@@ -124,7 +124,7 @@ $(LIB_A): $(LIB_OBJS)
 
 # the library's tests again under AddressSanitizer and UBSan, with the
 # library's sources built into them the same way
-SAN_TESTS := cache
+SAN_TESTS := cache fabric
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SAN_BINS := $(SAN_TESTS:%=$(B)/selftests/%_asan)
 
@@ -156,10 +156,11 @@ $(B)/selftests/fuse_source: TEST_LIBS += $(shell pkg-config --libs fuse3)
 $(B)/selftests/fuse_source: CPPFLAGS_ALL += $(shell pkg-config --cflags fuse3)
 
 # selftests/fabric: libfabric over verbs;ofi_rxm with the monitor, the shared
-# library as installed (found through an rpath to the build), and under the
+# library as installed (found through an rpath to the build, an old-style one
+# that also serves its libtether.so.1), and under the
 # sanitizers with the monitor's sources built in
 $(B)/selftests/fabric: $(FABRIC_SO)
-$(B)/selftests/fabric: TEST_LIBS += -L$(B)/lib -Wl,-rpath,$(B)/lib -ltether-fabric -lfabric
+$(B)/selftests/fabric: TEST_LIBS += -L$(B)/lib -Wl,-rpath,$(B)/lib,--disable-new-dtags -ltether-fabric -lfabric
 $(B)/selftests/fabric_asan: $(FABRIC_SRCS)
 $(B)/selftests/fabric_asan: LIB_SRCS += $(FABRIC_SRCS)
 $(B)/selftests/fabric_asan: TEST_LIBS += -lfabric
@@ -269,8 +270,11 @@ D := $(DESTDIR)
 # what install puts where (uninstall removes exactly these)
 INST_LIB := $(D)$(libdir)/libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1 \
 	$(D)$(libdir)/libtether.so $(D)$(libdir)/libtether.a \
-	$(D)$(libdir)/pkgconfig/libtether.pc
-INST_HDR := $(D)$(includedir)/tether.h $(D)$(includedir)/linux/tether.h
+	$(D)$(libdir)/pkgconfig/libtether.pc \
+	$(D)$(libdir)/libtether-fabric.so.1.0.0 $(D)$(libdir)/$(FABRIC_SONAME) \
+	$(D)$(libdir)/libtether-fabric.so
+INST_HDR := $(D)$(includedir)/tether.h $(D)$(includedir)/linux/tether.h \
+	$(D)$(includedir)/tether_fabric.h
 INST_BIN := $(D)$(sbindir)/tether_info
 dkmssrcdir ?= $(prefix)/src/tether-$(TETHER_VERSION)
 INST_ETC := $(D)$(udevrulesdir)/60-tether.rules $(D)$(modprobedir)/tether.conf \
@@ -280,11 +284,14 @@ INST_ETC := $(D)$(udevrulesdir)/60-tether.rules $(D)$(modprobedir)/tether.conf \
 
 install: install-lib install-headers install-tools install-etc install-man
 
-install-lib: $(LIB_SO) $(LIB_A) libprovider/libtether.pc.in
+install-lib: $(LIB_SO) $(LIB_A) $(FABRIC_SO) libprovider/libtether.pc.in
 	$(INSTALL) -d $(D)$(libdir) $(D)$(libdir)/pkgconfig
 	$(INSTALL_PROGRAM) $(LIB_SO) $(D)$(libdir)/libtether.so.1.0.0
 	ln -sfn libtether.so.1.0.0 $(D)$(libdir)/libtether.so.1
 	ln -sfn libtether.so.1 $(D)$(libdir)/libtether.so
+	$(INSTALL_PROGRAM) $(FABRIC_SO) $(D)$(libdir)/libtether-fabric.so.1.0.0
+	ln -sfn libtether-fabric.so.1.0.0 $(D)$(libdir)/$(FABRIC_SONAME)
+	ln -sfn $(FABRIC_SONAME) $(D)$(libdir)/libtether-fabric.so
 	$(INSTALL_DATA) $(LIB_A) $(D)$(libdir)/libtether.a
 	sed -e 's|@prefix@|$(prefix)|g' -e 's|@exec_prefix@|$(exec_prefix)|g' \
 		-e 's|@libdir@|$(libdir)|g' -e 's|@includedir@|$(includedir)|g' \
@@ -295,6 +302,7 @@ install-lib: $(LIB_SO) $(LIB_A) libprovider/libtether.pc.in
 install-headers:
 	$(INSTALL) -d $(D)$(includedir)/linux
 	$(INSTALL_DATA) libprovider/tether.h $(D)$(includedir)/tether.h
+	$(INSTALL_DATA) libprovider/fabric/tether_fabric.h $(D)$(includedir)/tether_fabric.h
 	$(INSTALL_DATA) include/uapi/linux/tether.h $(D)$(includedir)/linux/tether.h
 
 install-tools: $(B)/tools/tether_info

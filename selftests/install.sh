@@ -72,6 +72,10 @@ want="etc/modprobe.d/tether.conf
 etc/modules-load.d/tether.conf
 usr/include/linux/tether.h
 usr/include/tether.h
+usr/include/tether_fabric.h
+usr/lib/libtether-fabric.so
+usr/lib/libtether-fabric.so.1
+usr/lib/libtether-fabric.so.1.0.0
 usr/lib/libtether.a
 usr/lib/libtether.so
 usr/lib/libtether.so.1
@@ -79,16 +83,22 @@ usr/lib/libtether.so.1.0.0
 usr/lib/pkgconfig/libtether.pc
 usr/lib/udev/rules.d/60-tether.rules
 usr/sbin/tether_info"
-# the man pages: one file or link per exported symbol and per inline wrapper
-# of tether.h (tether_query() and the like), tether(4), tether_info(8)
+# the man pages: one file or link per exported symbol (of libtether and
+# libtether-fabric) and per inline wrapper of tether.h (tether_query() and
+# the like), tether(4), tether_info(8)
 want=$( (echo "$want"
-	sed -n 's|^[[:space:]]*\(tether_[a-z_]*\);$|usr/share/man/man3/\1.3|p' "$top/libprovider/libtether.map"
+	sed -n 's|^[[:space:]]*\(tether_[a-z_]*\);$|usr/share/man/man3/\1.3|p' "$top/libprovider/libtether.map" \
+		"$top/libprovider/fabric/libtether-fabric.map"
 	sed -n 's|^static inline [a-z ]*[ *]\(tether_[a-z_]*\)(.*|usr/share/man/man3/\1.3|p' "$top/libprovider/tether.h"
 	echo usr/share/man/man4/tether.4; echo usr/share/man/man8/tether_info.8) | LC_ALL=C sort)
 got=$(files "$d")
 [ "$got" = "$want" ] && [ "$(readlink "$d/usr/lib/libtether.so")" = libtether.so.1 ] &&
 	[ "$(readlink "$d/usr/lib/libtether.so.1")" = libtether.so.1.0.0 ] &&
 	objdump -p "$d/usr/lib/libtether.so.1.0.0" | grep -q 'SONAME *libtether\.so\.1$' &&
+	[ "$(readlink "$d/usr/lib/libtether-fabric.so")" = libtether-fabric.so.1 ] &&
+	[ "$(readlink "$d/usr/lib/libtether-fabric.so.1")" = libtether-fabric.so.1.0.0 ] &&
+	objdump -p "$d/usr/lib/libtether-fabric.so.1.0.0" | grep -q 'SONAME *libtether-fabric\.so\.1$' &&
+	objdump -T "$d/usr/lib/libtether-fabric.so.1.0.0" | grep -q 'TETHER_FABRIC_1\.0 *tether_fabric_import$' &&
 	nm "$d/usr/lib/libtether.a" | grep -q ' T tether_open$' &&
 	cmp -s "$top/include/uapi/linux/tether.h" "$d/usr/include/linux/tether.h"
 result files $? "$(diff <(echo "$want") <(echo "$got"))"

@@ -2,8 +2,8 @@
 # selftests/host/deb.sh: the Debian packages build from a copy of the tree
 # (dpkg-buildpackage -us -uc -b, in build/deb/), lintian reports no error,
 # each package holds what it should (dpkg-deb -c), libtether1's symbols
-# file lists every exported symbol, tether-dkms registers the module with
-# dkms, and an example builds and links against libtether-dev + libtether1
+# file lists every symbol libtether and libtether-fabric export,
+# tether-dkms registers the module with dkms, and an example builds and links against libtether-dev + libtether1
 # unpacked into a throwaway root (dpkg -x), with pkg-config alone. Prints
 # TAP; scripts/check runs it once, on the host.
 set -u
@@ -53,13 +53,16 @@ contents() {
 	[ -z "$missing" ] || { echo "missing:$missing"; return 1; }
 }
 L=/usr/lib/$multiarch
-out=$(contents libtether1 "$arch" "$L/libtether.so.1.0.0" "$L/libtether.so.1") &&
-	! dpkg-deb -c "$(deb libtether1 "$arch")" | grep -q 'libtether\.so \|\.a$\|/include/'
+out=$(contents libtether1 "$arch" "$L/libtether.so.1.0.0" "$L/libtether.so.1" \
+	"$L/libtether-fabric.so.1.0.0" "$L/libtether-fabric.so.1") &&
+	! dpkg-deb -c "$(deb libtether1 "$arch")" | grep -q 'libtether\(-fabric\)\?\.so \|\.a$\|/include/'
 result contents.libtether1 $? "$out"
-syms=$(sed -n 's|^[[:space:]]*\(tether_[a-z_]*\);$|/usr/share/man/man3/\1.3.gz|p' "$top/libprovider/libtether.map")
+maps=("$top/libprovider/libtether.map" "$top/libprovider/fabric/libtether-fabric.map")
+syms=$(sed -n 's|^[[:space:]]*\(tether_[a-z_]*\);$|/usr/share/man/man3/\1.3.gz|p' "${maps[@]}")
 # shellcheck disable=SC2086
 out=$(contents libtether-dev "$arch" /usr/include/tether.h /usr/include/linux/tether.h \
-	"$L/libtether.so" "$L/libtether.a" "$L/pkgconfig/libtether.pc" /usr/share/man/man4/tether.4.gz $syms)
+	/usr/include/tether_fabric.h "$L/libtether.so" "$L/libtether-fabric.so" "$L/libtether.a" \
+	"$L/pkgconfig/libtether.pc" /usr/share/man/man4/tether.4.gz $syms)
 result contents.libtether-dev $? "$out"
 out=$(contents tether-utils "$arch" /usr/sbin/tether_info /usr/share/man/man8/tether_info.8.gz)
 result contents.tether-utils $? "$out"
@@ -70,7 +73,9 @@ out=$(contents tether-dkms all "/usr/src/tether-$ver/dkms.conf" "/usr/src/tether
 	dpkg-deb -I "$(deb tether-dkms all)" conffiles | grep -qx /etc/modprobe.d/tether.conf
 result contents.tether-dkms $? "$out"
 
-exported=$(sed -n 's/^[[:space:]]*\(tether_[a-z_]*\);$/\1@TETHER_1.0/p' "$top/libprovider/libtether.map" | LC_ALL=C sort)
+# each map's symbols at its version node (TETHER_1.0, TETHER_FABRIC_1.0)
+exported=$(awk '/^[A-Z][A-Z_0-9.]* *\{/ { v = $1 }
+	/^[[:space:]]*tether_[a-z_]*;$/ { s = $1; sub(/;$/, "", s); print s "@" v }' "${maps[@]}" | LC_ALL=C sort)
 listed=$(dpkg-deb -I "$(deb libtether1 "$arch")" symbols | awk '/^ tether_/ {print $1}' | LC_ALL=C sort)
 [ -n "$exported" ] && [ "$exported" = "$listed" ]
 result symbols $? "$(diff <(echo "$exported") <(echo "$listed"))"

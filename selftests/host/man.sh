@@ -1,9 +1,10 @@
 #!/bin/bash
 # selftests/host/man.sh: the man pages (man/) render clean with mandoc's
 # linter, groff's warnings and man -l, a page with a planted error does not
-# (the checks can fail), and every symbol libtether exports
-# (libprovider/libtether.map) is named by exactly one section-3 page, which
-# names nothing else. Prints TAP; scripts/check runs it once, on the host.
+# (the checks can fail), and every symbol libtether and libtether-fabric
+# export (libprovider/libtether.map, libprovider/fabric/libtether-fabric.map)
+# is named by exactly one section-3 page, which names nothing else. Prints
+# TAP; scripts/check runs it once, on the host.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 echo "TAP version 13"
@@ -44,7 +45,8 @@ result lint_catches_errors $?
 
 # names NAME-SECTION of a page: the names before "\-"
 names() { sed -n '/^\.SH NAME/{n;s/ *\\-.*//;s/,/ /g;p;q}' "$1"; }
-exported=$(sed -n 's/^[[:space:]]*\(tether_[a-z_]*\);$/\1/p' "$top/libprovider/libtether.map" | LC_ALL=C sort)
+exported=$(sed -n 's/^[[:space:]]*\(tether_[a-z_]*\);$/\1/p' "$top/libprovider/libtether.map" \
+	"$top/libprovider/fabric/libtether-fabric.map" | LC_ALL=C sort)
 named=$(for p in "$top"/man/*.3; do names "$p" | tr ' ' '\n'; done | grep . | LC_ALL=C sort)
 # the inline wrappers of tether.h (tether_query() calls tether_query_sized()
 # and so on) are named too; nothing else may be
