@@ -78,7 +78,7 @@ HIT_BENCH := $(B)/bench/tether-hit-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
-.PHONY: all modules lib tests tools examples demo-bin bench-bin fabtests check demo bench fuzz checkpatch clean
+.PHONY: all modules lib tests tools examples demo-bin bench-bin fabtests check demo bench fuzz storm checkpatch clean
 
 all: modules lib tests tools examples demo-bin bench-bin fabtests
 
@@ -207,6 +207,17 @@ demo:
 	@scripts/deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo
+
+# a long storm (selftests/storm.c): make storm SECONDS=N KERNEL=K [SEED=S]
+STORM_SECONDS := $(or $(SECONDS),600)
+storm:
+	@scripts/deps
+	@$(MAKE) --no-print-directory all
+	@scripts/vm -k $(or $(KERNEL),6.12) -t $$(($(STORM_SECONDS) * 2 + 900)) \
+		-o $(B)/vm/storm-$(or $(KERNEL),6.12) --append slub_debug=F -- \
+		env STORM_SECONDS=$(STORM_SECONDS) $(if $(SEED),STORM_SEED=$(SEED)) \
+		TETHER_TIMEOUT_SCALE=$$(($(STORM_SECONDS) / 300 + 2)) \
+		selftests/run storm
 
 bench:
 	@scripts/deps
