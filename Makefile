@@ -10,6 +10,7 @@
 #   make bench           set-up, build, then every benchmark in one 6.12 VM (scripts/bench)
 #   make mpi-bench       set-up, build, then the MPI ping-pong in a VM, tether
 #                        monitor vs libfabric's defaults (scripts/mpi-pingpong)
+#   make failnth         set-up, build, then the fail-nth sweep on the debug kernel
 #   make checkpatch      checkpatch.pl --strict on the kernel code
 #   make clean
 #
@@ -78,7 +79,7 @@ HIT_BENCH := $(B)/bench/tether-hit-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
 
-.PHONY: all modules lib tests tools examples demo-bin bench-bin fabtests check demo bench fuzz storm checkpatch clean
+.PHONY: all modules lib tests tools examples demo-bin bench-bin fabtests check demo bench fuzz storm failnth checkpatch clean
 
 all: modules lib tests tools examples demo-bin bench-bin fabtests
 
@@ -223,6 +224,13 @@ bench:
 	@scripts/deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench
+
+# the fail-nth sweep (selftests/failnth.c, about 9 minutes): not in make
+# check's default list (selftests/run), run on the debug kernel here
+failnth:
+	@scripts/deps
+	@$(MAKE) --no-print-directory all
+	@scripts/check --tests failnth debug
 
 # make fuzz SECONDS=N KERNEL=K [SEED=N] [THREADS=N]: a long run of
 # selftests/fuzz.c in a VM of its own (README "Reliability")
