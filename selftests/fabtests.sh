@@ -15,14 +15,30 @@ if [ ! -x "$prog" ]; then
 	echo "1..1"
 	exit 0
 fi
+passes() { # passes NAME OUTPUT STATUS
+	[ "$3" -eq 0 ] && grep -q "Summary: all tests passed" <<<"$2" &&
+		{ [ "$1" != tether ] || grep -q "setting imported memory monitor as default" <<<"$2"; }
+}
+# fi_mr_cache_evict tells a miss from a hit by time alone (a registration
+# of reallocated memory must take over 20 % of the first one's time): on the
+# debug kernel (TETHER_QUICK=1) KASAN's cost swings enough to break that
+# once in a while, so there a failed run is repeated once, its first output
+# kept as diagnostics; the byte-checking test of the same churn is fabric.c
+tries=1
+[ "${TETHER_QUICK:-0}" = 1 ] && tries=2
 run() { # run NAME COMMAND...: the test passes, and says so
-	local name=$1 out rc
+	local name=$1 out rc try
 	shift
 	n=$((n + 1))
-	out=$("$@" -p "verbs;ofi_rxm" -d rxe0 2>&1)
-	rc=$?
-	if [ $rc -eq 0 ] && grep -q "Summary: all tests passed" <<<"$out" &&
-		{ [ "$name" != tether ] || grep -q "setting imported memory monitor as default" <<<"$out"; }; then
+	for ((try = 1; try <= tries; try++)); do
+		out=$("$@" -p "verbs;ofi_rxm" -d rxe0 2>&1)
+		rc=$?
+		passes "$name" "$out" "$rc" && break
+		[ $try -lt $tries ] || break
+		echo "# fi_mr_cache_evict.$name: run $try failed (status $rc), once more:"
+		grep -E "^(Running|Summary)" <<<"$out" | sed 's/^/#   /'
+	done
+	if passes "$name" "$out" "$rc"; then
 		echo "ok $n fi_mr_cache_evict.$name"
 		grep -E "^(Testing|Summary)" <<<"$out" | sed 's/^/# /'
 	else
