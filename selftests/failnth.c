@@ -16,7 +16,6 @@
  * system ever sees an injected failure. Only the debug kernel has fault
  * injection; 6.1 and 6.12 skip.
  */
-#include <dirent.h>
 #include <sys/mount.h>
 #include <sys/vfs.h>
 
@@ -79,20 +78,6 @@ struct env {
 static int ctx_fd(struct env *e)
 {
 	return e->lctx ? tether_fd(e->lctx) : e->t.fd;
-}
-
-static int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 static int stats_of(int fd, struct tether_stats *st)
@@ -420,7 +405,7 @@ static void sweep(struct __test_metadata *_metadata, void *arg)
 			ASSERT_EQ(0, p->setup(e)) TH_LOG("%s: setup", p->name);
 		ASSERT_EQ(0, stats_of(ctx_fd(e), &before));
 		pins = pins_held();
-		fds = fd_count();
+		fds = fds_open();
 		arm(e, nth);
 		ret = p->run(e);
 		reached = disarm(e);
@@ -445,7 +430,7 @@ static void sweep(struct __test_metadata *_metadata, void *arg)
 		e->err_seen[err_index(ret)]++;
 		ASSERT_EQ(pins, pins_held())
 			TH_LOG("%s: point %d left a pin", p->name, nth);
-		ASSERT_EQ(fds, fd_count())
+		ASSERT_EQ(fds, fds_open())
 			TH_LOG("%s: point %d left a descriptor", p->name, nth);
 		ASSERT_EQ(0, tpending(&e->t))
 			TH_LOG("%s: point %d queued an event", p->name, nth);

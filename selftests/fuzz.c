@@ -34,7 +34,6 @@
 #include <sched.h>
 #include <stddef.h>
 #include <signal.h>
-#include <dirent.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -772,20 +771,6 @@ static void *worker(void *arg)
 
 /* ---- phases and oracles ---- */
 
-static int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;	/* the directory's own descriptor */
-}
-
 /* Lines of the debugfs view that belong to this process (-1: no view). */
 static int debugfs_contexts(void)
 {
@@ -897,7 +882,7 @@ static int phase(struct __test_metadata *_metadata, uint64_t seed, long ms,
 		TH_LOG("phase %llu: %d contexts of ours left in debugfs", (unsigned long long)seed, n);
 		bad++;
 	}
-	n = fd_count();
+	n = fds_open();
 	if (n != base_fds) {
 		TH_LOG("phase %llu: %d descriptors open, %d before", (unsigned long long)seed,
 		       n, base_fds);
@@ -988,7 +973,7 @@ TEST_F_TIMEOUT(fuzz, run, 86400)
 		fz.sec[i] = -1;
 	/* no stray SIGPIPE or SIGCHLD business from the children */
 	signal(SIGPIPE, SIG_IGN);
-	base_fds = fd_count();
+	base_fds = fds_open();
 	base_pins = pins_held();
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -6,7 +6,6 @@
  * /proc/slabinfo, and for writeback an O_DIRECT read of an ext4 file system
  * on a loop device.
  */
-#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -148,22 +147,6 @@ static long files_allocated(void)
 		n = -1;
 	fclose(f);
 	return n;
-}
-
-/* Open descriptors of this process. */
-static int fds_open(void)
-{
-	struct dirent *d;
-	int n = 0;
-	DIR *dir = opendir("/proc/self/fd");
-
-	if (!dir)
-		return -1;
-	while ((d = readdir(dir)))
-		if (d->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n - 1; /* the directory's own descriptor */
 }
 
 /*

@@ -3,6 +3,7 @@
 #ifndef _TETHER_TEST_H
 #define _TETHER_TEST_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -473,6 +474,21 @@ static inline int read_direct(const char *path, size_t off, void *out, size_t le
 			SKIP(return, "cannot mount an ext4 image on a loop device"); \
 		}								\
 	} while (0)
+
+/* Open descriptors of this process (/proc/self/fd), -1 if unreadable. */
+static inline int fds_open(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *d;
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	return n - 1;	/* the directory's own descriptor */
+}
 
 /* Pages pinned (FOLL_PIN) by anyone now, from the kernel's counters. */
 static inline long long pins_held(void)
