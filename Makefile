@@ -232,7 +232,7 @@ failnth:
 	@$(MAKE) --no-print-directory all
 	@scripts/check --tests failnth debug
 
-# make fuzz SECONDS=N KERNEL=K [SEED=N] [THREADS=N]: a long run of
+# make fuzz SECONDS=N KERNEL=K [SEED=N] [THREADS=N] [PHASE=S]: a long run of
 # selftests/fuzz.c in a VM of its own (README "Reliability")
 FUZZ_KERNEL = $(or $(KERNEL),debug)
 FUZZ_SECONDS = $(or $(SECONDS),600)
@@ -242,7 +242,7 @@ fuzz:
 	@scripts/vm -k $(FUZZ_KERNEL) -t $$(($(FUZZ_SECONDS) * 2 + 900)) -o $(B)/vm/fuzz-$(FUZZ_KERNEL) \
 		--append slub_debug=F $(if $(filter debug,$(FUZZ_KERNEL)),--append kmemleak=on) -- \
 		$(B)/selftests/fuzz --seconds $(FUZZ_SECONDS) $(if $(SEED),--seed $(SEED)) \
-		$(if $(THREADS),--threads $(THREADS))
+		$(if $(THREADS),--threads $(THREADS)) $(if $(PHASE),--phase-seconds $(PHASE))
 
 MPI_BENCH_ARGS ?= -m 8 -M 4194304 -x 4 -i 20 -w 8 -c mmap
 mpi-bench:

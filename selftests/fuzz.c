@@ -55,6 +55,9 @@
 static uint64_t opt_seed;
 static bool opt_seed_set;
 static long opt_seconds = -1;
+static long opt_phase_ms = 2000;
+/* where a run's time goes: calls, stopping the threads, closing and waiting */
+static double t_calls, t_stop, t_settle;
 static int opt_threads = 4;
 
 /* What the threads share: descriptors and ids to pick from, all racy. */
@@ -842,13 +845,20 @@ static void close_all(void)
 
 static struct thr thr[MAX_THREADS];
 
+static double ts_diff(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
 /* One phase of @ms milliseconds with every thread; returns the oracles' failures. */
 static int phase(struct __test_metadata *_metadata, uint64_t seed, long ms,
 		 int base_fds, long long base_pins)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 }, t0, t1, t2, t3;
 	int i, bad, n;
 	long long pins = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	for (i = 0; i < NCTX / 2; i++)
 		fz.ctx[i] = open(TETHER_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -859,9 +869,11 @@ static int phase(struct __test_metadata *_metadata, uint64_t seed, long ms,
 		pthread_create(&thr[i].tid, NULL, worker, &thr[i]);
 	}
 	nanosleep(&ts, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	atomic_store(&fz.stop, true);
 	for (i = 0; i < opt_threads; i++)
 		pthread_join(thr[i].tid, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
 
 	bad = check_stats(_metadata);
 	close_all();
@@ -873,6 +885,10 @@ static int phase(struct __test_metadata *_metadata, uint64_t seed, long ms,
 			break;
 		usleep(100000);
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t3);
+	t_calls += ts_diff(&t0, &t1);
+	t_stop += ts_diff(&t1, &t2);
+	t_settle += ts_diff(&t2, &t3);
 	if (pins) {
 		TH_LOG("phase %llu: %lld pins still held after every context closed",
 		       (unsigned long long)seed, pins);
@@ -951,8 +967,8 @@ TEST_F_TIMEOUT(fuzz, run, 86400)
 		seconds = env && *env ? atol(env) : 20;
 	if (!opt_seed_set)
 		opt_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	printf("# fuzz: --seed %llu --seconds %ld --threads %d\n",
-	       (unsigned long long)opt_seed, seconds, opt_threads);
+	printf("# fuzz: --seed %llu --seconds %ld --threads %d --phase-seconds %g\n",
+	       (unsigned long long)opt_seed, seconds, opt_threads, opt_phase_ms / 1000.0);
 	fd = open(TETHER_DEV, O_RDWR | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		SKIP(return, "%s absent: tether.ko not loaded", TETHER_DEV);
@@ -978,15 +994,17 @@ TEST_F_TIMEOUT(fuzz, run, 86400)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
-		bad += phase(_metadata, opt_seed + phases, 2000, base_fds, base_pins);
+		bad += phase(_metadata, opt_seed + phases, opt_phase_ms, base_fds, base_pins);
 		phases++;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
-	} while (!bad && took < seconds - 4);
+		took = ts_diff(&t0, &t1);
+	} while (!bad && took < seconds - 2 * opt_phase_ms / 1000.0);
 	calls = atomic_load(&fz.calls);
 	printf("# fuzz: %lu calls in %.1f s (%.0f calls/s), %d phases, %lu children, %lu reads on a reused descriptor\n",
 	       calls, took, calls / took, phases, atomic_load(&fz.children),
 	       atomic_load(&fz.reused));
+	printf("# fuzz: time: %.1f s calling, %.1f s stopping threads, %.1f s closing and settling\n",
+	       t_calls, t_stop, t_settle);
 	ASSERT_EQ(0, bad) TH_LOG("replay with: fuzz --seed %llu", (unsigned long long)opt_seed);
 
 	/* no slab cache grows phase after phase */
@@ -1015,6 +1033,12 @@ int main(int argc, char **argv)
 			opt_seed_set = true;
 		} else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
 			opt_seconds = atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--phase-seconds") && i + 1 < argc) {
+			opt_phase_ms = (long)(atof(argv[++i]) * 1000);
+			if (opt_phase_ms < 100 || opt_phase_ms > 3600000) {
+				fprintf(stderr, "fuzz: --phase-seconds 0.1..3600\n");
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
 			opt_threads = atoi(argv[++i]);
 			if (opt_threads < 1 || opt_threads > MAX_THREADS) {
@@ -1022,7 +1046,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 		} else {
-			fprintf(stderr, "usage: fuzz [--seed N] [--seconds N] [--threads N]\n");
+			fprintf(stderr, "usage: fuzz [--seed N] [--seconds N] [--threads N] [--phase-seconds S]\n");
 			return 2;
 		}
 	}
