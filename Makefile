@@ -72,6 +72,7 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 DEMO := $(B)/demo/tether-rdma-demo
 BENCH := $(B)/bench/tether-cache-bench
 MONITOR_BENCH := $(B)/bench/tether-monitor-bench
+NUMA_BENCH := $(B)/bench/tether-numa-bench
 # the MPI ping-pong, built only where mpicc is (Open MPI, scripts/deps)
 MPICC ?= mpicc
 MPI_PINGPONG := $(if $(shell command -v $(MPICC) 2>/dev/null),$(B)/bench/tether-mpi-pingpong)
@@ -170,7 +171,7 @@ $(B)/selftests/fabric $(B)/selftests/fabric_asan: CPPFLAGS_ALL += -I$(TOP)/libpr
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)
-bench-bin: $(BENCH) $(HIT_BENCH) $(MONITOR_BENCH) $(MPI_PINGPONG)
+bench-bin: $(BENCH) $(HIT_BENCH) $(MONITOR_BENCH) $(NUMA_BENCH) $(MPI_PINGPONG)
 
 # every program linked with libtether: one source file each, one rule
 PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH) $(HIT_BENCH)
@@ -187,8 +188,9 @@ $(PROGRAMS): libprovider/tether.h include/uapi/linux/tether.h $(LIB_A)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $(filter %.c,$^) $(LIB_A) -libverbs -lpthread \
 		$(PROGRAM_LIBS)
 
-# the kernel-side benchmark talks to /dev/tether and /dev/kdreg2 directly
-$(MONITOR_BENCH): bench/monitor_bench.c bench/bench_stats.h include/uapi/linux/tether.h
+# the kernel-side benchmarks talk to /dev/tether and /dev/kdreg2 directly
+$(MONITOR_BENCH) $(NUMA_BENCH): $(B)/bench/tether-%-bench: bench/%_bench.c bench/bench_stats.h \
+		bench/kdreg2_uapi.h include/uapi/linux/tether.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WFLAGS) -o $@ $< -lpthread
 

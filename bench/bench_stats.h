@@ -2,15 +2,41 @@
 /*
  * bench_stats.h: the order statistics the benchmarks print (medians and
  * p25-p75 of repeated samples) and the files of --out DIR, shared by
- * hit_bench.c and monitor_bench.c.
+ * hit_bench.c, monitor_bench.c and numa_bench.c, and what those print
+ * with (the clock, the way out on an error).
  */
 #ifndef TETHER_BENCH_STATS_H
 #define TETHER_BENCH_STATS_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* seconds on CLOCK_MONOTONIC */
+static inline double bench_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* "PROGRAM: message" on stderr, then exit status 1 */
+static inline __attribute__((format(printf, 1, 2), noreturn))
+void bench_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
 
 static inline int bench_cmp_double(const void *a, const void *b)
 {

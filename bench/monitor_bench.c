@@ -42,42 +42,7 @@
 #include <linux/tether.h>
 
 #include "bench_stats.h"
-
-/* kdreg2's uapi (include/kdreg2.h of shs-kdreg2), the parts used here */
-struct kdreg2_config_data {
-	size_t max_regions;
-	const void *status_data;
-};
-
-struct kdreg2_monitoring_params {
-	size_t location;
-	uint32_t generation;
-};
-
-struct kdreg2_ioctl_monitor {
-	const void *addr;
-	size_t length;
-	uint64_t cookie;
-	struct kdreg2_monitoring_params monitoring_params;
-};
-
-struct kdreg2_ioctl_unmonitor {
-	uint64_t cookie;
-	struct kdreg2_monitoring_params monitoring_params;
-};
-
-struct kdreg2_event {
-	uint32_t type;
-	uint32_t _alignment;
-	const void *addr;
-	size_t len;
-	uint64_t cookie;
-};
-
-#define KDREG2_IOCTL_CONFIG_DATA _IOWR('k', 1, struct kdreg2_config_data)
-#define KDREG2_IOCTL_MONITOR _IOWR('k', 2, struct kdreg2_ioctl_monitor)
-#define KDREG2_IOCTL_UNMONITOR _IOW('k', 3, struct kdreg2_ioctl_unmonitor)
-#define KDREG2_IOCTL_UNMONITOR_ALL _IO('k', 4)
+#include "kdreg2_uapi.h"
 
 #define PAGE 4096UL
 #define MAX_HELD 100000
@@ -86,26 +51,6 @@ struct kdreg2_event {
 static bool quick;
 static int rounds = 7;
 static long page_size;
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "tether-monitor-bench: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* the samples of one figure, in ns per operation */
 struct samples {
@@ -141,7 +86,7 @@ static void *map_pages(size_t n, bool touch)
 	size_t i;
 
 	if (p == MAP_FAILED)
-		die("mmap of %zu pages: %s", n, strerror(errno));
+		bench_die("mmap of %zu pages: %s", n, strerror(errno));
 	for (i = 0; touch && i < n; i++)
 		p[i * PAGE] = 1;
 	return p;
@@ -153,7 +98,7 @@ static uint64_t t_secure(void *addr, uint32_t flags)
 				   .addr = (uintptr_t)addr, .length = PAGE };
 
 	if (ioctl(tfd, TETHER_IOC_SECURE, &s))
-		die("TETHER_IOC_SECURE: %s", strerror(errno));
+		bench_die("TETHER_IOC_SECURE: %s", strerror(errno));
 	return s.handle;
 }
 
@@ -162,7 +107,7 @@ static void t_release(uint64_t handle)
 	struct tether_cmd_release r = { .size = sizeof(r), .handle = handle };
 
 	if (ioctl(tfd, TETHER_IOC_RELEASE, &r))
-		die("TETHER_IOC_RELEASE: %s", strerror(errno));
+		bench_die("TETHER_IOC_RELEASE: %s", strerror(errno));
 }
 
 static struct kdreg2_ioctl_monitor k_monitor(void *addr, uint64_t cookie)
@@ -170,7 +115,7 @@ static struct kdreg2_ioctl_monitor k_monitor(void *addr, uint64_t cookie)
 	struct kdreg2_ioctl_monitor m = { .addr = addr, .length = PAGE, .cookie = cookie };
 
 	if (ioctl(kfd, KDREG2_IOCTL_MONITOR, &m))
-		die("KDREG2_IOCTL_MONITOR: %s", strerror(errno));
+		bench_die("KDREG2_IOCTL_MONITOR: %s", strerror(errno));
 	return m;
 }
 
@@ -180,7 +125,7 @@ static void k_unmonitor(const struct kdreg2_ioctl_monitor *m)
 					    .monitoring_params = m->monitoring_params };
 
 	if (ioctl(kfd, KDREG2_IOCTL_UNMONITOR, &u))
-		die("KDREG2_IOCTL_UNMONITOR: %s", strerror(errno));
+		bench_die("KDREG2_IOCTL_UNMONITOR: %s", strerror(errno));
 }
 
 /* read() events from @fd until @want of @size bytes came; returns how many */
@@ -226,7 +171,7 @@ static void uffd_register(void *addr, size_t len)
 				     .mode = UFFDIO_REGISTER_MODE_MISSING };
 
 	if (ioctl(ufd, UFFDIO_REGISTER, &r))
-		die("UFFDIO_REGISTER: %s", strerror(errno));
+		bench_die("UFFDIO_REGISTER: %s", strerror(errno));
 }
 
 static void open_systems(void)
@@ -245,16 +190,16 @@ static void open_systems(void)
 	}
 	tfd = open("/dev/tether", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (tfd < 0 || ioctl(tfd, TETHER_IOC_GET_INFO, &info))
-		die("/dev/tether: %s", strerror(errno));
+		bench_die("/dev/tether: %s", strerror(errno));
 	if (info.max_regions < (quick ? 2048 : MAX_HELD + 2048))
-		die("/dev/tether allows %u ranges; need %d (set max_regions as root)",
+		bench_die("/dev/tether allows %u ranges; need %d (set max_regions as root)",
 		    info.max_regions, MAX_HELD + 2048);
 	kfd = open("/dev/kdreg2", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (kfd >= 0 && ioctl(kfd, KDREG2_IOCTL_CONFIG_DATA, &cfg))
-		die("KDREG2_IOCTL_CONFIG_DATA: %s", strerror(errno));
+		bench_die("KDREG2_IOCTL_CONFIG_DATA: %s", strerror(errno));
 	ufd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (ufd < 0 || ioctl(ufd, UFFDIO_API, &api))
-		die("userfaultfd: %s", strerror(errno));
+		bench_die("userfaultfd: %s", strerror(errno));
 }
 
 /* ---- kernel memory -------------------------------------------------- */
@@ -268,7 +213,7 @@ static double slab_bytes(void)
 	FILE *f = fopen("/proc/slabinfo", "r");
 
 	if (!f)
-		die("/proc/slabinfo: %s", strerror(errno));
+		bench_die("/proc/slabinfo: %s", strerror(errno));
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "%127s %ld %ld %ld", name, &active, &total, &objsize) == 4)
 			sum += (double)active * objsize;
@@ -310,7 +255,7 @@ static int pairs_per_sample(void)
 static double sample_pairs(int sys, char *page)
 {
 	int i, n = pairs_per_sample();
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (i = 0; i < n; i++) {
 		if (sys == S_KDREG2) {
@@ -321,7 +266,7 @@ static double sample_pairs(int sys, char *page)
 			t_release(t_secure(page, sys == S_PINNED ? TETHER_SECURE_PIN : 0));
 		}
 	}
-	return (now() - t0) * 1e9 / n;
+	return (bench_now() - t0) * 1e9 / n;
 }
 
 static void bench_secure(void)
@@ -416,14 +361,14 @@ static double sample_op(int op, int sys)
 	int i;
 
 	watch(sys, p, OP_PAGES);
-	t0 = now();
+	t0 = bench_now();
 	for (i = 0; i < OP_PAGES; i++) {
 		if (op == OP_MUNMAP)
 			munmap(p + i * PAGE, PAGE);
 		else
 			madvise(p + i * PAGE, PAGE, MADV_DONTNEED);
 	}
-	t = now() - t0;
+	t = bench_now() - t0;
 	if (op == OP_DONTNEED)
 		munmap(p, OP_PAGES * PAGE);
 	unwatch(sys, OP_PAGES);
@@ -446,11 +391,11 @@ static void sample_events(int sys, double base)
 	long got;
 
 	watch(w, p, EV_PAGES);
-	t0 = now();
+	t0 = bench_now();
 	madvise(p, EV_PAGES * PAGE, MADV_DONTNEED);
-	t1 = now();
+	t1 = bench_now();
 	got = drain(sys == E_TETHER ? tfd : kfd, size, EV_PAGES);
-	t2 = now();
+	t2 = bench_now();
 	ev_short += EV_PAGES - got;
 	add(&ev_prod[sys], ((t1 - t0) * 1e9 - base) / EV_PAGES);
 	if (got)
@@ -469,10 +414,10 @@ static void sample_events(int sys, double base)
 static double dontneed_unwatched(void)
 {
 	char *p = map_pages(EV_PAGES, true);
-	double t0 = now(), t;
+	double t0 = bench_now(), t;
 
 	madvise(p, EV_PAGES * PAGE, MADV_DONTNEED);
-	t = (now() - t0) * 1e9;
+	t = (bench_now() - t0) * 1e9;
 	munmap(p, EV_PAGES * PAGE);
 	return t;
 }
@@ -483,7 +428,7 @@ static void bench_ops(void)
 	int r, op, sys;
 
 	if (pthread_create(&th, NULL, uffd_reader, NULL))
-		die("pthread_create failed");
+		bench_die("pthread_create failed");
 	for (r = 0; r < rounds; r++) {
 		for (op = 0; op < NOPS; op++)
 			for (sys = 0; sys < NSYS_M; sys++)
@@ -626,7 +571,7 @@ int main(int argc, char **argv)
 
 	page_size = sysconf(_SC_PAGESIZE);
 	if (page_size != (long)PAGE)
-		die("needs 4 KiB pages");
+		bench_die("needs 4 KiB pages");
 	while ((c = getopt_long(argc, argv, "qr:o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'q':
@@ -635,7 +580,7 @@ int main(int argc, char **argv)
 		case 'r':
 			rounds = atoi(optarg);
 			if (rounds < 1 || rounds > MAX_SAMPLES)
-				die("--rounds takes 1..%d", MAX_SAMPLES);
+				bench_die("--rounds takes 1..%d", MAX_SAMPLES);
 			break;
 		case 'o':
 			out = optarg;
