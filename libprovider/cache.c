@@ -618,7 +618,7 @@ TETHER_EXPORT struct tether_cache *tether_cache_create(struct tether_context *ct
 		goto err_unbind;
 	}
 	c->table_mask = slots - 1;
-	c->starts_mask = slots - 1;
+	c->starts_shift = 64 - __builtin_ctzl(slots);
 	tether_index_init(&c->index);
 	pthread_mutex_init(&c->lock, NULL);
 	if (c->print_stats)

@@ -109,7 +109,7 @@ struct tether_cache {
 
 	/* fixed after create: the starts hash below */
 	unsigned int page_shift;
-	size_t starts_mask;
+	unsigned int starts_shift;	/* 64 - log2(buckets) */
 
 	/* protects everything below but the index's and the starts' readers */
 	pthread_mutex_t lock;
