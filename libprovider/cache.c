@@ -13,11 +13,16 @@
  * (tcache_serves()): that it still covers the buffer with enough access,
  * that it is indexed and not marked invalid, and that its word in the
  * kernel's validity table still holds its generation (one load). The put
- * is one more compare-and-swap. No system call, no lock, and the only line
- * written is the entry's own first line (last_use only when the clock
- * moved, which only misses do). A buffer inside a larger registration, or
- * whose start's chain does not serve it, is looked up in the interval
- * index (index.h), also without a lock.
+ * is one more compare-and-swap. No system call, no lock, and no line
+ * written but the entry's first one, which also holds everything the hit
+ * and the put read (the layout is in cache_private.h): a hit touches the
+ * starts bucket, that line and the kernel's validity word. Recency is not
+ * written by hits: the hits counted in the reference word are folded, and
+ * the entries hit since the last fold stamped with the clock, before every
+ * choice of a victim (tcache_make_room()) and at every statistics query.
+ * A buffer inside a larger registration, or whose start's chain does not
+ * serve it, is looked up in the interval index (index.h), also without a
+ * lock.
  *
  * What keeps a hit entry usable until its put: the reference. No one
  * retires an entry whose users are not 0 (tcache_kill() in cache_entry.c
@@ -87,9 +92,15 @@ static bool tcache_usable(const struct tether_index_node *n, const void *arg)
 		return false;
 	if (!tcache_safe(q->c))
 		return true;
-	range.slot = __atomic_load_n(&e->range.slot, __ATOMIC_RELAXED);
-	range.generation = __atomic_load_n(&e->range.generation, __ATOMIC_RELAXED);
+	range.slot = __atomic_load_n(&e->slot, __ATOMIC_RELAXED);
+	range.generation = __atomic_load_n(&e->generation, __ATOMIC_RELAXED);
 	return tether_range_valid_fast(q->c->ctx, &range);
+}
+
+/* The entry's start, for lock-free readers (a stale pointer may race a reuse). */
+static inline uintptr_t tcache_start(const struct tcache_entry *e)
+{
+	return (uintptr_t)__atomic_load_n(&e->pub.addr, __ATOMIC_RELAXED);
 }
 
 /*
@@ -101,28 +112,22 @@ static inline bool tcache_serves(const struct tether_cache *c, struct tcache_ent
 				 uintptr_t a, uintptr_t b, int access)
 {
 	int has = __atomic_load_n(&e->pub.access, __ATOMIC_RELAXED);
+	uintptr_t start = tcache_start(e);
 	struct tether_range range;
 
-	/* the index writes the bounds atomically; the acquire in tryget orders these */
-	if (__atomic_load_n(&e->node.start, __ATOMIC_RELAXED) > a ||
-	    __atomic_load_n(&e->node.end, __ATOMIC_RELAXED) < b ||
+	/*
+	 * The miss path writes the bounds (pub.addr and pub.length, the
+	 * node's copy of them) atomically; the acquire in tryget orders these.
+	 */
+	if (start > a || start + __atomic_load_n(&e->pub.length, __ATOMIC_RELAXED) < b ||
 	    (__atomic_load_n(&e->state, __ATOMIC_SEQ_CST) & (TCACHE_INDEXED | TCACHE_INVALID)) !=
 	    TCACHE_INDEXED || (has & access) != access)
 		return false;
 	if (!tcache_safe(c))
 		return true;
-	range.slot = __atomic_load_n(&e->range.slot, __ATOMIC_RELAXED);
-	range.generation = __atomic_load_n(&e->range.generation, __ATOMIC_RELAXED);
+	range.slot = __atomic_load_n(&e->slot, __ATOMIC_RELAXED);
+	range.generation = __atomic_load_n(&e->generation, __ATOMIC_RELAXED);
 	return tether_range_valid_fast(c->ctx, &range);
-}
-
-/* Mark a hit entry recently used: a store only when the clock moved. */
-static inline void tcache_touch(const struct tether_cache *c, struct tcache_entry *e)
-{
-	uint64_t now = __atomic_load_n(&c->clock, __ATOMIC_RELAXED);
-
-	if (__atomic_load_n(&e->last_use, __ATOMIC_RELAXED) != now)
-		__atomic_store_n(&e->last_use, now, __ATOMIC_RELAXED);
 }
 
 /*
@@ -139,14 +144,15 @@ static inline struct tcache_entry *tcache_hit(struct tether_cache *c, uintptr_t 
 	/* pairs with the release stores of tcache_starts_add()/_del() */
 	e = __atomic_load_n(&c->starts[tcache_start_hash(c, a)], __ATOMIC_ACQUIRE);
 	for (steps = 0; e && steps < TCACHE_HASH_STEPS; steps++) {
-		/* entries are type-stable: a stale pointer still reads an entry */
-		if (__atomic_load_n(&e->node.start, __ATOMIC_RELAXED) == a &&
-		    __atomic_load_n(&e->node.end, __ATOMIC_RELAXED) >= b &&
+		/*
+		 * Entries are type-stable: a stale pointer still reads an
+		 * entry. The bounds are pub's (line 0), not the node's.
+		 */
+		if (tcache_start(e) == a &&
+		    a + __atomic_load_n(&e->pub.length, __ATOMIC_RELAXED) >= b &&
 		    tcache_tryget(e)) {
-			if (tcache_serves(c, e, a, b, access)) {
-				tcache_touch(c, e);
+			if (tcache_serves(c, e, a, b, access))
 				return e;
-			}
 			/* reused, invalidated, or not enough access */
 			tcache_unref(c, e, false, TCACHE_HIT);
 		}
@@ -245,10 +251,8 @@ static struct tcache_entry *tcache_lookup(struct tether_cache *c, uintptr_t a,
 		e = tcache_of(n);
 		if (!tcache_tryget(e))
 			continue;
-		if (tcache_serves(c, e, a, b, access)) {
-			tcache_touch(c, e);
+		if (tcache_serves(c, e, a, b, access))
 			return e;
-		}
 		/* reused or invalidated meanwhile */
 		tcache_unref(c, e, locked, TCACHE_HIT);
 	}
@@ -270,7 +274,7 @@ static struct tether_mr *tcache_uncached(struct tether_cache *c, void *addr,
 		return NULL;
 	}
 	memset(e, 0, sizeof(*e));
-	e->flags = TCACHE_UNCACHED;
+	e->state = TCACHE_UNCACHED;
 	e->ref = TCACHE_DEAD_WORD;	/* never in a pool: no reader can reach it anyway */
 	e->pub.mr = mr;
 	e->pub.lkey = mr->lkey;
@@ -285,33 +289,46 @@ static struct tether_mr *tcache_uncached(struct tether_cache *c, void *addr,
 	return &e->pub;
 }
 
-/* The unused entry least recently handed out, in *arg. */
+/* Looking for the least recently used entry nobody holds. */
+struct tcache_lru {
+	struct tcache_entry *best;
+	uint64_t stamp;		/* for the entries hit since the last fold */
+};
+
 static void tcache_lru_cb(struct tether_cache *c, struct tcache_entry *e, void *arg)
 {
-	struct tcache_entry **best = arg;
+	struct tcache_lru *lru = arg;
 
-	(void)c;
+	tcache_fold(c, e, lru->stamp);
 	if (tcache_refs(__atomic_load_n(&e->ref, __ATOMIC_RELAXED)) != 0)
 		return;
-	if (!*best || __atomic_load_n(&e->last_use, __ATOMIC_RELAXED) <
-		      __atomic_load_n(&(*best)->last_use, __ATOMIC_RELAXED))
-		*best = e;
+	if (!lru->best || e->last_use < lru->best->last_use)
+		lru->best = e;
 }
 
-/* Make room for one more entry of @len bytes; false if everything is in use. */
+/*
+ * Make room for one more entry of @len bytes; false if everything is in
+ * use. Each pass folds every entry's hits first, so an entry hit since the
+ * last fold counts as used now: more recent than every entry inserted
+ * before this pass, tied with every other entry hit since the last fold
+ * (the order among those is lost, and ties go to the first in the handle
+ * table). At capacity a pass runs at every miss, so only the order of the
+ * hits between two misses is lost.
+ */
 static bool tcache_make_room(struct tether_cache *c, uint64_t len)
 {
-	struct tcache_entry *victim;
+	struct tcache_lru lru;
 
 	if (c->max_bytes && len > c->max_bytes)
 		return false;
 	while (c->nentries >= c->max_entries ||
 	       (c->max_bytes && c->nbytes + len > c->max_bytes)) {
-		victim = NULL;
-		tcache_for_each(c, tcache_lru_cb, &victim);
-		if (!victim)
+		lru.best = NULL;
+		lru.stamp = ++c->clock;
+		tcache_for_each(c, tcache_lru_cb, &lru);
+		if (!lru.best)
 			return false;
-		tcache_evict(c, victim, TETHER_EVICT_CAPACITY);
+		tcache_evict(c, lru.best, TETHER_EVICT_CAPACITY);
 	}
 	return true;
 }
@@ -426,21 +443,20 @@ static struct tcache_entry *tcache_miss_locked(struct tether_cache *c, uintptr_t
 	e->pub.mr = mr;
 	e->pub.lkey = mr->lkey;
 	e->pub.rkey = mr->rkey;
-	e->pub.addr = (void *)a;
-	e->pub.length = b - a;
+	__atomic_store_n(&e->pub.addr, (void *)a, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->pub.length, b - a, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->pub.access, used, __ATOMIC_RELAXED);
-	e->range.handle = range.handle;
-	__atomic_store_n(&e->range.slot, range.slot, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->range.generation, range.generation, __ATOMIC_RELAXED);
+	e->handle = range.handle;
+	__atomic_store_n(&e->slot, range.slot, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->generation, range.generation, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->state, TCACHE_INDEXED, __ATOMIC_RELAXED);
-	e->flags = 0;
-	__atomic_store_n(&c->clock, c->clock + 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->last_use, c->clock, __ATOMIC_RELAXED);
+	e->last_use = ++c->clock;
 	/*
-	 * The node gets its new bounds before the entry can be pinned: a
-	 * reader that found this entry under its old bounds (a stale pointer
-	 * from before it was retired) and takes a reference after the store
-	 * below then sees the new bounds and refuses it. Until then refs is
+	 * The entry gets its new bounds (pub's above, which the hit checks,
+	 * and the node's) before it can be pinned: a reader that found this
+	 * entry under its old bounds (a stale pointer from before it was
+	 * retired) and takes a reference after the store below then sees the
+	 * new bounds and refuses it. Until then refs is
 	 * TCACHE_DEAD and every tryget fails. The release store publishes
 	 * all of the above to readers that take a reference.
 	 */
@@ -514,7 +530,8 @@ TETHER_EXPORT int tether_cache_put(struct tether_cache *c, struct tether_mr *mr)
 	struct tcache_entry *e = tcache_of_mr(mr);
 	int ret;
 
-	if (e->flags & TCACHE_UNCACHED) {
+	/* line 0 only: state, then ref */
+	if (__atomic_load_n(&e->state, __ATOMIC_RELAXED) & TCACHE_UNCACHED) {
 		ret = ibv_dereg_mr(e->pub.mr);
 		pthread_mutex_lock(&c->lock);
 		if (ret)
@@ -601,7 +618,7 @@ TETHER_EXPORT struct tether_cache *tether_cache_create(struct tether_context *ct
 		goto err_unbind;
 	}
 	c->table_mask = slots - 1;
-	c->starts_mask = slots - 1;
+	c->starts_shift = 64 - __builtin_ctzl(slots);
 	tether_index_init(&c->index);
 	pthread_mutex_init(&c->lock, NULL);
 	if (c->print_stats)

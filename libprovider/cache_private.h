@@ -9,9 +9,11 @@
 #ifndef _LIBTETHER_CACHE_H
 #define _LIBTETHER_CACHE_H
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "index.h"
@@ -39,31 +41,48 @@
 /* entry state bits */
 #define TCACHE_INVALID 1u	/* never hand out again */
 #define TCACHE_INDEXED 2u	/* in the index and the handle table */
-
-/* entry flags (fixed while the entry is handed out) */
-#define TCACHE_UNCACHED 1u	/* a registration outside the cache (not from a pool) */
+#define TCACHE_UNCACHED 4u	/* a registration outside the cache (not from a pool) */
 
 /*
- * Cache-line aligned: threads hitting different entries share no line. A
- * hit reads the first line (the bounds, the reference word, the state, the
- * starts chain) and writes only the reference word; the second line holds
- * what it hands out (pub) and what it checks once (range).
+ * Cache-line aligned: threads hitting different entries share no line.
+ * Line 0 holds everything a hit and its put read or write: the hash walk
+ * matches the buffer against pub.addr and pub.length, tryget and the put
+ * are compare-and-swaps on ref, the check after tryget reads pub.access,
+ * state and the validity slot and generation, and the user reads pub. Line
+ * 1 is the interval index's node and the starts chain (read by a hit only
+ * when the chain's first entry does not serve it, and by the index path);
+ * what follows is read and written with the lock held only. last_use is
+ * not written by hits: recency is stamped when the hits counted in ref are
+ * folded (tcache_fold() in cache_entry.c).
  */
 struct __attribute__((aligned(64))) tcache_entry {
-	struct tether_index_node node;	/* first: index nodes are entries */
+	/* line 0: the hit's */
+	struct tether_mr pub;	/* what the user gets */
 	/* users and hits (see TCACHE_DEAD above) */
 	uint64_t ref;
+	/* the range's word in the kernel's validity table, and its value while valid */
+	uint64_t generation;
+	uint32_t slot;
 	uint32_t state;
-	uint32_t flags;
+	/* line 1: the index's */
+	struct tether_index_node node;
 	/* next entry on the starts hash chain (read by lock-free readers) */
 	struct tcache_entry *snext;
-	struct tether_mr pub;
-	struct tether_range range;
-	enum tether_evict_reason evict_reason;
-	uint64_t last_use;
+	/* the rest: with the lock held */
+	uint64_t handle;	/* the tether range's */
 	/* handle table chain, or free list link */
 	struct tcache_entry *next;
+	uint64_t last_use;	/* c->clock when last known used */
+	enum tether_evict_reason evict_reason;
 };
+
+static_assert(offsetof(struct tcache_entry, state) + sizeof(uint32_t) <= 64 &&
+	      offsetof(struct tcache_entry, pub) == 0,
+	      "what a hit reads and writes is on the entry's first line");
+static_assert(offsetof(struct tcache_entry, node) == 64 &&
+	      offsetof(struct tcache_entry, snext) + sizeof(void *) <= 128,
+	      "the index node and the starts chain are on the second line");
+static_assert(sizeof(struct tcache_entry) == 192, "three lines an entry");
 
 static inline int32_t tcache_refs(uint64_t word)
 {
@@ -90,7 +109,7 @@ struct tether_cache {
 
 	/* fixed after create: the starts hash below */
 	unsigned int page_shift;
-	size_t starts_mask;
+	unsigned int starts_shift;	/* 64 - log2(buckets) */
 
 	/* protects everything below but the index's and the starts' readers */
 	pthread_mutex_t lock;
@@ -112,7 +131,7 @@ struct tether_cache {
 	/* retired, but ibv_dereg_mr() failed: retried by flush and destroy */
 	struct tcache_entry *stuck;
 	uint64_t nstuck;
-	uint64_t clock;		/* read by hits without the lock */
+	uint64_t clock;		/* recency: one tick per miss and per fold of every entry */
 	/* but the live counts; hits: those folded from the entries' words */
 	struct tether_cache_stats st;
 
@@ -122,7 +141,7 @@ struct tether_cache {
 
 static inline struct tcache_entry *tcache_of(const struct tether_index_node *n)
 {
-	return (struct tcache_entry *)n;
+	return (struct tcache_entry *)((char *)n - offsetof(struct tcache_entry, node));
 }
 
 static inline struct tcache_entry *tcache_of_mr(struct tether_mr *mr)
@@ -146,6 +165,7 @@ struct tcache_entry *tcache_table_find(struct tether_cache *c, uint64_t handle);
 struct tcache_entry *tcache_alloc(struct tether_cache *c);
 void tcache_free(struct tether_cache *c, struct tcache_entry *e);
 uint64_t tcache_fold_hits(struct tcache_entry *e);
+void tcache_fold(struct tether_cache *c, struct tcache_entry *e, uint64_t stamp);
 int tcache_unref_last(struct tether_cache *c, struct tcache_entry *e, bool locked);
 void tcache_set_aside(struct tether_cache *c, struct tcache_entry *e);
 int tcache_retry_stuck(struct tether_cache *c);
@@ -160,7 +180,7 @@ void tcache_invalidate_cb(struct tether_cache *c, struct tcache_entry *e, void *
 
 /*
  * Take a reference unless the entry is retired, and count a hit: one
- * compare-and-swap on the entry's own line. The acquire pairs with the
+ * compare-and-swap on the entry's first line. The acquire pairs with the
  * release store that published the entry (tcache_miss_locked()).
  */
 static inline bool tcache_tryget(struct tcache_entry *e)

@@ -26,16 +26,18 @@ uint64_t tcache_held(struct tether_cache *c)
 
 /*
  * Hits are counted in each entry's reference word (tcache_tryget()): fold
- * them into c->st.hits, so no entry's 32-bit count wraps between queries.
+ * them into c->st.hits, so no entry's 32-bit count wraps between queries,
+ * and stamp the entries hit since the last fold as used now.
  */
 static void tcache_fold_all(struct tether_cache *c)
 {
+	uint64_t stamp = ++c->clock;
 	struct tcache_pool *p;
 	int i;
 
 	for (p = c->pools; p; p = p->next)
 		for (i = 0; i < TCACHE_POOL_ENTRIES; i++)
-			c->st.hits += tcache_fold_hits(&p->entries[i]);
+			tcache_fold(c, &p->entries[i], stamp);
 }
 
 static void tcache_query_stats(struct tether_cache *c, struct tether_cache_stats *st)
