@@ -75,6 +75,8 @@ MONITOR_BENCH := $(B)/bench/tether-monitor-bench
 # the MPI ping-pong, built only where mpicc is (Open MPI, scripts/deps)
 MPICC ?= mpicc
 MPI_PINGPONG := $(if $(shell command -v $(MPICC) 2>/dev/null),$(B)/bench/tether-mpi-pingpong)
+# its negative control: a preload importing the no-invalidation monitor
+FABRIC_UNSAFE := $(B)/bench/tether-fabric-unsafe.so
 HIT_BENCH := $(B)/bench/tether-hit-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
@@ -170,7 +172,7 @@ $(B)/selftests/fabric $(B)/selftests/fabric_asan: CPPFLAGS_ALL += -I$(TOP)/libpr
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)
-bench-bin: $(BENCH) $(HIT_BENCH) $(MONITOR_BENCH) $(MPI_PINGPONG)
+bench-bin: $(BENCH) $(HIT_BENCH) $(MONITOR_BENCH) $(MPI_PINGPONG) $(FABRIC_UNSAFE)
 
 # every program linked with libtether: one source file each, one rule
 PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH) $(HIT_BENCH)
@@ -195,6 +197,11 @@ $(MONITOR_BENCH): bench/monitor_bench.c bench/bench_stats.h include/uapi/linux/t
 $(B)/bench/tether-mpi-pingpong: bench/mpi_pingpong.c
 	@mkdir -p $(@D)
 	$(MPICC) $(CFLAGS) $(WFLAGS) -o $@ $<
+
+$(FABRIC_UNSAFE): bench/fabric_unsafe.c libprovider/fabric/tether_fabric.h $(FABRIC_SO)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) -Ilibprovider/fabric $(CFLAGS) $(WFLAGS) -fPIC -shared -Wl,--no-undefined \
+		-o $@ $< -L$(B)/lib -ltether-fabric
 
 $(KSRC):
 	@echo "$(KSRC) is missing: run scripts/deps" >&2; exit 1
