@@ -7,8 +7,8 @@
 # at least the payload (no silent tcp/shm path); and Open MPI's own monitor
 # import must have been refused (EBUSY), so tether's is the one in use.
 # Sizes 256 B to 1 MiB (x16), 4 iterations; on the debug kernel, where
-# Open MPI's start-up alone takes most of a minute, 4 KiB to 1 MiB with 2
-# iterations and windows of 2. On 6.12 the same churn runs again under the
+# Open MPI's start-up and tear-down under KASAN take minutes (nearly all of
+# the test's time), 4 KiB to 1 MiB with 2 iterations and windows of 2. On 6.12 the same churn runs again under the
 # negative control (scripts/mpi-pingpong --monitor unsafe: a tether monitor
 # that never invalidates), which must see wrong bytes: the 1 MiB messages
 # go through ofi_rxm's rendezvous, straight from the registered pages.
