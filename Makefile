@@ -76,6 +76,8 @@ NUMA_BENCH := $(B)/bench/tether-numa-bench
 # the MPI ping-pong, built only where mpicc is (Open MPI, scripts/deps)
 MPICC ?= mpicc
 MPI_PINGPONG := $(if $(shell command -v $(MPICC) 2>/dev/null),$(B)/bench/tether-mpi-pingpong)
+# its negative control: a preload importing the no-invalidation monitor
+FABRIC_UNSAFE := $(B)/bench/tether-fabric-unsafe.so
 HIT_BENCH := $(B)/bench/tether-hit-bench
 
 KERNEL_SRCS := $(wildcard kmod/*.c kmod/*.h)
@@ -171,7 +173,7 @@ $(B)/selftests/fabric $(B)/selftests/fabric_asan: CPPFLAGS_ALL += -I$(TOP)/libpr
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 demo-bin: $(DEMO)
-bench-bin: $(BENCH) $(HIT_BENCH) $(MONITOR_BENCH) $(NUMA_BENCH) $(MPI_PINGPONG)
+bench-bin: $(BENCH) $(HIT_BENCH) $(MONITOR_BENCH) $(NUMA_BENCH) $(MPI_PINGPONG) $(FABRIC_UNSAFE)
 
 # every program linked with libtether: one source file each, one rule
 PROGRAMS := $(TOOL_BINS) $(EXAMPLE_BINS) $(DEMO) $(BENCH) $(HIT_BENCH)
@@ -197,6 +199,11 @@ $(MONITOR_BENCH) $(NUMA_BENCH): $(B)/bench/tether-%-bench: bench/%_bench.c bench
 $(B)/bench/tether-mpi-pingpong: bench/mpi_pingpong.c
 	@mkdir -p $(@D)
 	$(MPICC) $(CFLAGS) $(WFLAGS) -o $@ $<
+
+$(FABRIC_UNSAFE): bench/fabric_unsafe.c libprovider/fabric/tether_fabric.h $(FABRIC_SO)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) -Ilibprovider/fabric $(CFLAGS) $(WFLAGS) -fPIC -shared -Wl,--no-undefined \
+		-o $@ $< -L$(B)/lib -ltether-fabric
 
 $(KSRC):
 	@echo "$(KSRC) is missing: run scripts/deps" >&2; exit 1
