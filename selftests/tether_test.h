@@ -525,31 +525,6 @@ static inline int write_file(const char *path, const char *val)
 	return ret;
 }
 
-#define FAILSLAB "/sys/kernel/debug/failslab/"
-
-/*
- * Let failslab fail GFP_KERNEL allocations too (by default it spares
- * them): ignore-gfp-wait set to N, its value before saved in @saved
- * (for failslab_restore_gfp_wait()). 0, or -1.
- */
-static inline int failslab_include_gfp_wait(char saved[2])
-{
-	int fd = open(FAILSLAB "ignore-gfp-wait", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, saved, 1);
-
-	if (fd >= 0)
-		close(fd);
-	if (n != 1)
-		return -1;
-	saved[1] = '\0';
-	return write_file(FAILSLAB "ignore-gfp-wait", "N") ? -1 : 0;
-}
-
-static inline void failslab_restore_gfp_wait(const char saved[2])
-{
-	write_file(FAILSLAB "ignore-gfp-wait", saved);
-}
-
 /* A /proc/meminfo value in kB after folding the per-cpu counters, or -1. */
 static inline long meminfo_kb(const char *key)
 {
