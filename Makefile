@@ -234,8 +234,8 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@scripts/bench
 
-# the fail-nth sweep (selftests/failnth.c, about 9 minutes): not in make
-# check's default list (selftests/run), run on the debug kernel here
+# the fail-nth sweep (selftests/failnth.c) alone, on the debug kernel:
+# make check runs it too, with the rest of the debug suite
 failnth:
 	@scripts/deps
 	@$(MAKE) --no-print-directory all

@@ -11,9 +11,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <infiniband/verbs.h>
+#include <linux/netlink.h>
+#include <rdma/rdma_netlink.h>
 
 /* Fill @p with 32-bit words that depend on @seed and on their place. */
 static inline void rpattern_fill(void *p, size_t len, uint32_t seed)
@@ -62,6 +66,94 @@ struct rpair {
 
 /* How long one RDMA operation may take before the pair is given up. */
 #define RPAIR_TIMEOUT_S 60
+
+/* Walking netlink attributes in [a, end). */
+#define RNLA_OK(a, end)                                                      \
+	((char *)(a) + NLA_HDRLEN <= (char *)(end) &&                       \
+	 (a)->nla_len >= NLA_HDRLEN && (char *)(a) + (a)->nla_len <= (char *)(end))
+#define RNLA_NEXT(a) ((struct nlattr *)((char *)(a) + NLA_ALIGN((a)->nla_len)))
+#define RNLA_DATA(a) ((void *)((char *)(a) + NLA_HDRLEN))
+#define RNLA_END(a) ((char *)(a) + (a)->nla_len)
+#define RNLA_TYPE(a) ((a)->nla_type & NLA_TYPE_MASK)
+
+/* @res's current count in an RDMA_NLDEV_ATTR_RES_SUMMARY nest, or -1. */
+static inline long rres_summary(struct nlattr *sum, const char *res)
+{
+	struct nlattr *e, *f;
+
+	for (e = RNLA_DATA(sum); RNLA_OK(e, RNLA_END(sum)); e = RNLA_NEXT(e)) {
+		const char *name = NULL;
+		uint64_t curr;
+		long n = -1;
+
+		if (RNLA_TYPE(e) != RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY)
+			continue;
+		for (f = RNLA_DATA(e); RNLA_OK(f, RNLA_END(e)); f = RNLA_NEXT(f)) {
+			if (RNLA_TYPE(f) == RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_NAME)
+				name = RNLA_DATA(f);
+			else if (RNLA_TYPE(f) == RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_CURR &&
+				 f->nla_len >= NLA_HDRLEN + sizeof(curr)) {
+				memcpy(&curr, RNLA_DATA(f), sizeof(curr));
+				n = (long)curr;
+			}
+		}
+		if (name && !strcmp(name, res))
+			return n;
+	}
+	return -1;
+}
+
+/*
+ * How many objects of kind @res ("mr", "qp", "pd", ...) device @dev holds
+ * now, for every process: the RDMA netlink resource summary that `rdma
+ * resource show` prints (RDMA_NLDEV_CMD_RES_GET). The count, or -1.
+ */
+static inline long rdev_resource_count(const char *dev, const char *res)
+{
+	struct nlmsghdr req = {
+		.nlmsg_len = sizeof(req),
+		.nlmsg_type = RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_RES_GET),
+		.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		.nlmsg_seq = 1,
+	};
+	static char buf[32768] __attribute__((aligned(8)));
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_RDMA);
+	long count = -1;
+	int done = 0;
+
+	if (fd < 0)
+		return -1;
+	if (send(fd, &req, sizeof(req), 0) != sizeof(req))
+		done = 1;
+	while (!done) {
+		ssize_t got = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+		int len = got;
+
+		if (got <= 0)
+			break;
+		for (; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			struct nlattr *a, *sum = NULL;
+			const char *name = NULL;
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = 1;
+				break;
+			}
+			for (a = NLMSG_DATA(h); RNLA_OK(a, (char *)h + h->nlmsg_len);
+			     a = RNLA_NEXT(a)) {
+				if (RNLA_TYPE(a) == RDMA_NLDEV_ATTR_DEV_NAME)
+					name = RNLA_DATA(a);
+				else if (RNLA_TYPE(a) == RDMA_NLDEV_ATTR_RES_SUMMARY)
+					sum = a;
+			}
+			if (name && sum && !strcmp(name, dev))
+				count = rres_summary(sum, res);
+		}
+	}
+	close(fd);
+	return count;
+}
 
 /* Open @name (or $TETHER_RDMA_DEV, or rxe0); 0 or -errno. */
 static inline int rdev_open(struct rdev *d, const char *name)

@@ -303,23 +303,27 @@ static inline long proc_status_kb(const char *field)
 }
 
 /*
- * A counter of /proc/vmstat, or -1. The per-CPU deltas are folded in first
- * (as root), or the pin counters lag by up to a second.
+ * Fold the per-CPU deltas of the vm counters in (as root), or the pin
+ * counters lag by up to a second.
  */
-static inline long long vmstat(const char *name)
+static inline void vmstat_refresh(void)
 {
-	char key[128];
-	long long val;
-	long long found = -1;
 	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
-	FILE *f;
 
 	if (fd >= 0) {
 		if (write(fd, "1", 1) < 0)
 			errno = 0; /* not root: read what there is */
 		close(fd);
 	}
-	f = fopen("/proc/vmstat", "r");
+}
+
+/* A counter of /proc/vmstat as it is, or -1. */
+static inline long long vmstat_read(const char *name)
+{
+	char key[128];
+	long long val;
+	long long found = -1;
+	FILE *f = fopen("/proc/vmstat", "r");
 
 	if (!f)
 		return -1;
@@ -331,6 +335,13 @@ static inline long long vmstat(const char *name)
 	}
 	fclose(f);
 	return found;
+}
+
+/* A counter of /proc/vmstat, its per-CPU deltas folded in, or -1. */
+static inline long long vmstat(const char *name)
+{
+	vmstat_refresh();
+	return vmstat_read(name);
 }
 
 /* Is the running kernel @major.@minor or later? 1, 0, or -1 if unknown. */
@@ -493,7 +504,11 @@ static inline int fds_open(void)
 /* Pages pinned (FOLL_PIN) by anyone now, from the kernel's counters. */
 static inline long long pins_held(void)
 {
-	return vmstat("nr_foll_pin_acquired") - vmstat("nr_foll_pin_released");
+	long long acquired;
+
+	vmstat_refresh();	/* once for both */
+	acquired = vmstat_read("nr_foll_pin_acquired");
+	return acquired - vmstat_read("nr_foll_pin_released");
 }
 
 /* Write @val to a /proc or /sys file: 0 or -errno. */
@@ -508,31 +523,6 @@ static inline int write_file(const char *path, const char *val)
 		ret = -errno;
 	close(fd);
 	return ret;
-}
-
-#define FAILSLAB "/sys/kernel/debug/failslab/"
-
-/*
- * Let failslab fail GFP_KERNEL allocations too (by default it spares
- * them): ignore-gfp-wait set to N, its value before saved in @saved
- * (for failslab_restore_gfp_wait()). 0, or -1.
- */
-static inline int failslab_include_gfp_wait(char saved[2])
-{
-	int fd = open(FAILSLAB "ignore-gfp-wait", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, saved, 1);
-
-	if (fd >= 0)
-		close(fd);
-	if (n != 1)
-		return -1;
-	saved[1] = '\0';
-	return write_file(FAILSLAB "ignore-gfp-wait", "N") ? -1 : 0;
-}
-
-static inline void failslab_restore_gfp_wait(const char saved[2])
-{
-	write_file(FAILSLAB "ignore-gfp-wait", saved);
 }
 
 /* A /proc/meminfo value in kB after folding the per-cpu counters, or -1. */
