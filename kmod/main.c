@@ -68,7 +68,7 @@ MODULE_PARM_DESC(ring_entries,
 
 static int tether_set_max_regions(const char *val, const struct kernel_param *kp)
 {
-	return param_set_uint_minmax(val, kp, 1, 1U << 20);
+	return param_set_uint_minmax(val, kp, 1, TETHER_MAX_REGIONS);
 }
 
 static const struct kernel_param_ops tether_max_regions_ops = {
@@ -409,12 +409,11 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	ctx->max_pinned_pages = (u64)READ_ONCE(max_pinned_mb) << (20 - PAGE_SHIFT);
 	ret = tether_ring_validity_alloc(ctx, READ_ONCE(ring_entries),
 					 ctx->max_regions);
-	if (ret) {
-		kfree(ctx);
-		return ret;
-	}
-	xa_init(&ctx->regions);
-	ida_init(&ctx->slots);
+	if (ret)
+		goto err_free;
+	ret = tether_slots_init(ctx);
+	if (ret)
+		goto err_validity;
 	tether_requests_init(ctx, READ_ONCE(max_requests),
 			     (u64)READ_ONCE(max_request_mb) << (20 - PAGE_SHIFT));
 	spin_lock_init(&ctx->lock);
@@ -427,11 +426,8 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	ctx->mn.ops = &tether_mm_ops;
 	/* takes its own mmgrab(), dropped by mmu_notifier_unregister() */
 	ret = mmu_notifier_register(&ctx->mn, ctx->mm);
-	if (ret) {
-		tether_ring_validity_free(ctx);
-		kfree(ctx);
-		return ret;
-	}
+	if (ret)
+		goto err_slots;
 	mmgrab(ctx->mm);
 	filp->private_data = ctx;
 
@@ -439,6 +435,14 @@ static int tether_fops_open(struct inode *inode, struct file *filp)
 	list_add_tail(&ctx->node, &tether_ctx_list);
 	mutex_unlock(&tether_ctx_list_lock);
 	return stream_open(inode, filp);
+
+err_slots:
+	tether_slots_free(ctx);
+err_validity:
+	tether_ring_validity_free(ctx);
+err_free:
+	kfree(ctx);
+	return ret;
 }
 
 static int tether_fops_close(struct inode *inode, struct file *filp)
@@ -458,8 +462,7 @@ static int tether_fops_close(struct inode *inode, struct file *filp)
 	cancel_work_sync(&ctx->exit_work);
 	tether_requests_close(ctx);
 	tether_unsecure_all(ctx);
-	xa_destroy(&ctx->regions);
-	ida_destroy(&ctx->slots);
+	tether_slots_free(ctx);
 	tether_ring_validity_free(ctx);
 	mmdrop(ctx->mm);
 	kfree(ctx);
@@ -489,11 +492,14 @@ static int __init tether_init(void)
 {
 	int ret;
 
-	/* handles are u64 and index the regions xarray */
+	/* handles and slot table entries are u64 */
 	BUILD_BUG_ON(BITS_PER_LONG != 64);
-	ret = tether_section_module_init();
+	ret = tether_region_module_init();
 	if (ret)
 		return ret;
+	ret = tether_section_module_init();
+	if (ret)
+		goto err_regions;
 	ret = tether_request_module_init();
 	if (ret)
 		goto err_sections;
@@ -510,6 +516,8 @@ err_debugfs:
 	tether_request_module_exit();
 err_sections:
 	tether_section_module_exit();
+err_regions:
+	tether_region_module_exit();
 	return ret;
 }
 
@@ -519,6 +527,7 @@ static void __exit tether_exit(void)
 	tether_debugfs_exit();
 	tether_request_module_exit();
 	tether_section_module_exit();
+	tether_region_module_exit();
 }
 
 module_init(tether_init);

@@ -47,6 +47,37 @@
 /* pages pinned per pin_user_pages_fast() call */
 #define TETHER_PIN_CHUNK 512
 
+static struct kmem_cache *tether_region_cache;
+static struct kmem_cache *tether_pinned_cache;
+
+static unsigned long tether_region_start(const struct tether_region *r)
+{
+	return r->notifier.interval_tree.start;
+}
+
+static unsigned long tether_region_end(const struct tether_region *r)
+{
+	return r->notifier.interval_tree.last + 1;
+}
+
+static unsigned long tether_region_npages(const struct tether_region *r)
+{
+	return (tether_region_end(r) - tether_region_start(r)) >> PAGE_SHIFT;
+}
+
+static u32 tether_region_slot(const struct tether_region *r)
+{
+	return r->handle >> TETHER_SEQ_BITS;
+}
+
+/* The page array of a range secured with TETHER_SECURE_PIN, else NULL. */
+static struct page **tether_region_pages(struct tether_region *r)
+{
+	if (!(r->flags & TETHER_SECURE_PIN))
+		return NULL;
+	return container_of(r, struct tether_pinned_region, r)->pages;
+}
+
 /*
  * Does every VMA over [start, end) exist and grant @need (VM_READ and maybe
  * VM_WRITE), without being an I/O or PFN mapping? The caller holds the
@@ -126,8 +157,8 @@ static bool tether_invalidate(struct mmu_interval_notifier *mni,
 {
 	struct tether_region *r = container_of(mni, struct tether_region, notifier);
 	struct tether_ctx *ctx = r->ctx;
-	unsigned long start = max(range->start, r->start);
-	unsigned long end = min(range->end, r->end);
+	unsigned long start = max(range->start, tether_region_start(r));
+	unsigned long end = min(range->end, tether_region_end(r));
 	struct tether_event ev;
 	bool posted = false;
 	u32 reason;
@@ -142,7 +173,7 @@ static bool tether_invalidate(struct mmu_interval_notifier *mni,
 			 * the word publishes nothing but itself, and the mapping
 			 * changes only after this notifier returns.
 			 */
-			WRITE_ONCE(ctx->ring.validity[r->slot], 0);
+			WRITE_ONCE(ctx->ring.validity[tether_region_slot(r)], 0);
 			ctx->ev.invalidated++;
 			ctx->ev.by_reason[reason]++;
 			ev = (struct tether_event) {
@@ -240,11 +271,12 @@ void tether_uncharge(struct tether_ctx *ctx, unsigned long npages, bool memlock)
 
 static void tether_unpin(struct tether_region *r)
 {
-	if (!r->npinned)
+	if (!r->pinned)
 		return;
-	unpin_user_pages_dirty_lock(r->pages, r->npinned,
+	unpin_user_pages_dirty_lock(tether_region_pages(r),
+				    tether_region_npages(r),
 				    r->flags & TETHER_SECURE_WRITE);
-	r->npinned = 0;
+	r->pinned = false;
 }
 
 /*
@@ -393,17 +425,22 @@ int tether_pin_pages(unsigned long start, unsigned long npages,
 /* Pin all pages of @r, or none: a partial pin is unwound. */
 static int tether_pin(struct tether_region *r)
 {
-	unsigned long npages = (r->end - r->start) >> PAGE_SHIFT;
 	unsigned int gup_flags = FOLL_LONGTERM;
+	struct page **pages = tether_region_pages(r);
+	unsigned long npinned = 0;
 	int ret;
 
 	if (r->flags & TETHER_SECURE_WRITE)
 		gup_flags |= FOLL_WRITE;
-	ret = tether_pin_pages(r->start, npages, gup_flags, r->pages,
-			       &r->npinned);
-	if (ret)
-		tether_unpin(r);
-	return ret;
+	ret = tether_pin_pages(tether_region_start(r), tether_region_npages(r),
+			       gup_flags, pages, &npinned);
+	if (ret) {
+		if (npinned)
+			unpin_user_pages(pages, npinned);
+		return ret;
+	}
+	r->pinned = true;
+	return 0;
 }
 
 /* Without pinning: every page must be mapped with the access asked for. */
@@ -413,26 +450,153 @@ static int tether_check_mapped(struct tether_region *r)
 
 	if (mmap_read_lock_killable(r->ctx->mm))
 		return -EINTR;
-	ok = tether_vmas_grant(r->ctx->mm, r->start, r->end, tether_need(r));
+	ok = tether_vmas_grant(r->ctx->mm, tether_region_start(r),
+			       tether_region_end(r), tether_need(r));
 	mmap_read_unlock(r->ctx->mm);
 	return ok ? 0 : -EFAULT;
 }
 
-/* Tear down a region that no notifier call can reach any more. */
+/**
+ * DOC: The slot table
+ *
+ * A context's ranges are found by handle in a flat table of max_regions
+ * entries, allocated at open beside the validity table: entry i holds the
+ * range whose validity word is word i. A handle is (slot << 44) | seq,
+ * seq counting the context's secures from 1, so it names its slot and a
+ * release is one indexed load and one compare of the handle stored in the
+ * range, under ctx->slots_lock. Free slots form a list threaded through
+ * the table and the most recently freed one is reused first; the handle of
+ * a reused slot differs from every earlier one in its seq, so handles are
+ * never reused in a context and a stale handle finds a range with another
+ * handle, or none, and gets ENOENT. Securing and releasing allocate and
+ * free nothing but the range itself (from its own kmem_cache) and, when
+ * pinning, its page array.
+ */
+
+/* Is table entry @e a range (not a held or a free slot)? */
+static struct tether_region *tether_slot_region(unsigned long e)
+{
+	return e && !(e & 1) ? (struct tether_region *)e : NULL;
+}
+
+/**
+ * tether_slots_init() - set up a context's slot table
+ * @ctx: the context, its max_regions set
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int tether_slots_init(struct tether_ctx *ctx)
+{
+	ctx->slot_map = kvcalloc(ctx->max_regions, sizeof(*ctx->slot_map),
+				 GFP_KERNEL_ACCOUNT);
+	if (!ctx->slot_map)
+		return -ENOMEM;
+	spin_lock_init(&ctx->slots_lock);
+	ctx->free_slot = TETHER_NO_SLOT;
+	ctx->slots_used = 0;
+	ctx->next_seq = 1;
+	return 0;
+}
+
+/* Free the slot table of a context that holds no range any more. */
+void tether_slots_free(struct tether_ctx *ctx)
+{
+	kvfree(ctx->slot_map);
+}
+
+/*
+ * Hold a slot (its entry 0) for a new range and issue its handle.
+ * Return: 0, or -ENOSPC when every slot is held or the context has issued
+ * its last handle.
+ */
+static int tether_slot_reserve(struct tether_ctx *ctx, u64 *handle)
+{
+	u32 slot;
+	int ret = 0;
+
+	spin_lock(&ctx->slots_lock);
+	if (ctx->next_seq >= BIT_ULL(TETHER_SEQ_BITS)) {
+		ret = -ENOSPC;
+	} else if (ctx->free_slot != TETHER_NO_SLOT) {
+		slot = ctx->free_slot;
+		ctx->free_slot = ctx->slot_map[slot] >> 1;
+	} else if (ctx->slots_used < ctx->max_regions) {
+		slot = ctx->slots_used++;
+	} else {
+		ret = -ENOSPC;
+	}
+	if (!ret) {
+		ctx->slot_map[slot] = 0;
+		*handle = (u64)slot << TETHER_SEQ_BITS | ctx->next_seq++;
+	}
+	spin_unlock(&ctx->slots_lock);
+	return ret;
+}
+
+/* Make a held slot free again, to be reused first. */
+static void tether_slot_put(struct tether_ctx *ctx, u32 slot)
+{
+	spin_lock(&ctx->slots_lock);
+	ctx->slot_map[slot] = (unsigned long)ctx->free_slot << 1 | 1;
+	ctx->free_slot = slot;
+	spin_unlock(&ctx->slots_lock);
+}
+
+/* Store a range into the slot its handle names, which it holds. */
+static void tether_slot_publish(struct tether_ctx *ctx, struct tether_region *r)
+{
+	spin_lock(&ctx->slots_lock);
+	ctx->slot_map[r->handle >> TETHER_SEQ_BITS] = (unsigned long)r;
+	spin_unlock(&ctx->slots_lock);
+}
+
+/*
+ * Take the range out of @slot, leaving the slot held, if @handle is its
+ * handle (any handle, when @handle is 0). A range is freed only after it
+ * is taken out, so it can be looked at under the lock.
+ */
+static struct tether_region *tether_slot_take(struct tether_ctx *ctx, u32 slot,
+					      u64 handle)
+{
+	struct tether_region *r;
+
+	spin_lock(&ctx->slots_lock);
+	r = slot < ctx->slots_used ? tether_slot_region(ctx->slot_map[slot]) : NULL;
+	if (r && handle && r->handle != handle)
+		r = NULL;
+	if (r)
+		ctx->slot_map[slot] = 0;
+	spin_unlock(&ctx->slots_lock);
+	return r;
+}
+
+static void tether_region_kfree(struct tether_region *r)
+{
+	if (r->flags & TETHER_SECURE_PIN)
+		kmem_cache_free(tether_pinned_cache,
+				container_of(r, struct tether_pinned_region, r));
+	else
+		kmem_cache_free(tether_region_cache, r);
+}
+
+/*
+ * Tear down a region that no notifier call can reach any more, and free
+ * the slot it holds.
+ */
 static void tether_region_free(struct tether_region *r)
 {
 	struct tether_ctx *ctx = r->ctx;
-	unsigned long npages = (r->end - r->start) >> PAGE_SHIFT;
+	u32 slot = tether_region_slot(r);
 
-	WRITE_ONCE(ctx->ring.validity[r->slot], 0);
+	WRITE_ONCE(ctx->ring.validity[slot], 0);
 	tether_unpin(r);
-	if (r->pages) {
-		kvfree(r->pages);
-		tether_uncharge(ctx, npages, true);
+	if (r->flags & TETHER_SECURE_PIN) {
+		kvfree(tether_region_pages(r));
+		tether_uncharge(ctx, tether_region_npages(r), true);
 	}
-	ida_free(&ctx->slots, r->slot);
+	tether_slot_put(ctx, slot);
 	atomic64_dec(&ctx->nr_regions);
-	kfree(r);
+	tether_region_kfree(r);
 }
 
 /* Stop watching @r and free it. May sleep. */
@@ -454,7 +618,7 @@ static int tether_region_activate(struct tether_region *r)
 
 	for (tries = 0; tries < TETHER_SECURE_TRIES; tries++) {
 		seq = mmu_interval_read_begin(&r->notifier);
-		if (r->pages)
+		if (r->flags & TETHER_SECURE_PIN)
 			ret = tether_pin(r);
 		else
 			ret = tether_check_mapped(r);
@@ -464,7 +628,8 @@ static int tether_region_activate(struct tether_region *r)
 		spin_lock(&ctx->lock);
 		if (!mmu_interval_read_retry(&r->notifier, seq)) {
 			r->state = TETHER_REGION_ACTIVE;
-			WRITE_ONCE(ctx->ring.validity[r->slot], r->generation);
+			WRITE_ONCE(ctx->ring.validity[tether_region_slot(r)],
+				   r->handle);
 			spin_unlock(&ctx->lock);
 			return 0;
 		}
@@ -475,14 +640,33 @@ static int tether_region_activate(struct tether_region *r)
 	return -EAGAIN;
 }
 
+/* A zeroed range from the cache its flags call for. */
+static struct tether_region *tether_region_alloc(u32 flags)
+{
+	struct tether_pinned_region *pr;
+	struct tether_region *r;
+
+	if (flags & TETHER_SECURE_PIN) {
+		pr = kmem_cache_zalloc(tether_pinned_cache, GFP_KERNEL);
+		r = pr ? &pr->r : NULL;
+	} else {
+		r = kmem_cache_zalloc(tether_region_cache, GFP_KERNEL);
+	}
+	if (r)
+		r->flags = flags;
+	return r;
+}
+
 int tether_ioctl_secure(struct tether_ucmd *ucmd)
 {
 	struct tether_cmd_secure *cmd = ucmd->cmd;
 	struct tether_ctx *ctx = ucmd->ctx;
+	bool pin = cmd->flags & TETHER_SECURE_PIN;
 	unsigned long start, end, last;
+	struct page **pages = NULL;
 	struct tether_region *r;
 	unsigned long npages;
-	int slot, ret;
+	int ret;
 
 	if (cmd->flags & ~(TETHER_SECURE_PIN | TETHER_SECURE_WRITE) ||
 	    cmd->__reserved || !cmd->length)
@@ -501,90 +685,66 @@ int tether_ioctl_secure(struct tether_ucmd *ucmd)
 		return -ENOSPC;
 	}
 	ret = -ENOMEM;
-	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	/* kvmalloc() refuses arrays above INT_MAX bytes */
+	if (pin && npages > INT_MAX / sizeof(*pages))
+		goto err_count;
+	r = tether_region_alloc(cmd->flags);
 	if (!r)
 		goto err_count;
-	slot = ida_alloc_max(&ctx->slots, ctx->max_regions - 1, GFP_KERNEL);
-	if (slot < 0) {
-		ret = slot == -ENOSPC ? -ENOSPC : -ENOMEM;
-		goto err_free;
-	}
 	r->ctx = ctx;
-	r->slot = slot;
-	r->flags = cmd->flags;
 	r->cookie = cmd->cookie;
-	r->start = start;
-	r->end = end;
 	r->state = TETHER_REGION_SECURING;
-	r->handle = atomic64_inc_return(&ctx->next_handle);
 
-	if (cmd->flags & TETHER_SECURE_PIN) {
-		ret = -ENOMEM;
-		/* kvmalloc() refuses arrays above INT_MAX bytes */
-		if (npages > INT_MAX / sizeof(*r->pages))
-			goto err_slot;
+	if (pin) {
 		ret = tether_charge(ctx, npages, true);
 		if (ret)
-			goto err_slot;
+			goto err_free;
 		ret = -ENOMEM;
-		r->pages = kvmalloc_array(npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
-		if (!r->pages)
+		pages = kvmalloc_array(npages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+		if (!pages)
 			goto err_uncharge;
+		container_of(r, struct tether_pinned_region, r)->pages = pages;
 	}
 
-	spin_lock(&ctx->lock);
-	r->generation = ++ctx->next_gen;
-	spin_unlock(&ctx->lock);
 	/*
-	 * Reserve the handle, reply, and only then make the range live and
+	 * Hold the slot, reply, and only then make the range live and
 	 * store it: no event, release or validity word can name a handle
 	 * before the caller holds it, and a reply that cannot be written
-	 * has nothing to undo but the reservation. (On a later failure the
-	 * reply's fields name a range that never existed.)
+	 * has nothing to undo but the slot. (On a later failure the reply's
+	 * fields name a range that never existed.) A release of the handle
+	 * before the range is stored finds the slot held and gets ENOENT.
 	 */
-	ret = xa_reserve(&ctx->regions, r->handle, GFP_KERNEL_ACCOUNT);
+	ret = tether_slot_reserve(ctx, &r->handle);
 	if (ret)
 		goto err_pages;
 	cmd->handle = r->handle;
-	cmd->generation = r->generation;
-	cmd->slot = r->slot;
+	cmd->generation = r->handle;
+	cmd->slot = tether_region_slot(r);
 	ret = tether_respond(ucmd, sizeof(*cmd));
 	if (ret)
-		goto err_reserved;
+		goto err_slot;
 	ret = mmu_interval_notifier_insert(&r->notifier, ctx->mm, start,
 					   end - start, &tether_region_ops);
 	if (ret)
-		goto err_reserved;
+		goto err_slot;
 	ret = tether_region_activate(r);
 	if (ret) {
 		mmu_interval_notifier_remove(&r->notifier);
-		goto err_reserved;
+		goto err_slot;
 	}
-	/*
-	 * Into the reserved slot, which allocates nothing, unless another
-	 * thread released the handle it read from the reply meanwhile (that
-	 * got ENOENT and dropped the reservation): then this may allocate.
-	 */
-	ret = xa_err(xa_store(&ctx->regions, r->handle, r, GFP_KERNEL_ACCOUNT));
-	if (ret) {
-		tether_region_destroy(r);
-		return ret;
-	}
+	tether_slot_publish(ctx, r);
 	atomic64_inc(&ctx->secured);
 	return 0;
 
-err_reserved:
-	xa_release(&ctx->regions, r->handle);
-err_pages:
-	tether_unpin(r);
-	kvfree(r->pages);
-err_uncharge:
-	if (cmd->flags & TETHER_SECURE_PIN)
-		tether_uncharge(ctx, npages, true);
 err_slot:
-	ida_free(&ctx->slots, slot);
+	tether_slot_put(ctx, tether_region_slot(r));
+err_pages:
+	kvfree(pages);
+err_uncharge:
+	if (pin)
+		tether_uncharge(ctx, npages, true);
 err_free:
-	kfree(r);
+	tether_region_kfree(r);
 err_count:
 	atomic64_dec(&ctx->nr_regions);
 	return ret;
@@ -594,7 +754,9 @@ static int tether_unsecure(struct tether_ctx *ctx, u64 handle)
 {
 	struct tether_region *r;
 
-	r = xa_erase(&ctx->regions, handle);
+	if (!handle || handle >> TETHER_SEQ_BITS >= ctx->max_regions)
+		return -ENOENT;
+	r = tether_slot_take(ctx, handle >> TETHER_SEQ_BITS, handle);
 	if (!r)
 		return -ENOENT;
 	tether_region_destroy(r);
@@ -658,12 +820,35 @@ void tether_exit_work(struct work_struct *work)
 void tether_unsecure_all(struct tether_ctx *ctx)
 {
 	struct tether_region *r;
-	unsigned long handle;
+	u32 slot;
 
-	xa_for_each(&ctx->regions, handle, r) {
-		xa_erase(&ctx->regions, handle);
+	/* nothing secures now: no ioctl from @mm runs, or @mm has exited */
+	for (slot = 0; slot < READ_ONCE(ctx->slots_used); slot++) {
+		r = tether_slot_take(ctx, slot, 0);
+		if (!r)
+			continue;
 		tether_region_destroy(r);
 		atomic64_inc(&ctx->released);
 		cond_resched();
 	}
+}
+
+/* The ranges' caches: objects of their exact size, no kmalloc rounding. */
+int tether_region_module_init(void)
+{
+	tether_region_cache = KMEM_CACHE(tether_region, SLAB_ACCOUNT);
+	if (!tether_region_cache)
+		return -ENOMEM;
+	tether_pinned_cache = KMEM_CACHE(tether_pinned_region, SLAB_ACCOUNT);
+	if (!tether_pinned_cache) {
+		kmem_cache_destroy(tether_region_cache);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void tether_region_module_exit(void)
+{
+	kmem_cache_destroy(tether_pinned_cache);
+	kmem_cache_destroy(tether_region_cache);
 }

@@ -107,10 +107,12 @@ struct tether_requests {
  * @lock is a spinlock and is the only lock the notifier takes, so the
  * notifier never sleeps, blockable or not, and never needs to fail. Nothing
  * is allocated and no user memory is touched under it.
- * The @regions xarray and the @slots ida lock themselves; limits and the
- * counters that change outside the notifier are atomics. @exit_work
- * and closing the file are the only ones left to touch @regions and
- * @reqs once @mm has exited (every ioctl from another mm gets EPERM);
+ * @slots_lock guards the slot table and is taken alone: no other lock is
+ * held with it, nothing is allocated and nothing sleeps under it. Limits
+ * and the counters that change outside the notifier are atomics.
+ * @exit_work and closing the file are the only ones left to touch the
+ * slot table and @reqs once @mm has exited (every ioctl from another mm
+ * gets EPERM);
  * closing the file cancels @exit_work before it frees anything.
  * Request states and @reqs.queue change only under @lock; pages are
  * unpinned outside it.
@@ -126,11 +128,23 @@ struct tether_ctx {
 	struct list_head node;
 
 	/* secured ranges (region.c): */
-	/* handle -> struct tether_region, for ranges that are secured */
-	struct xarray regions;
-	/* free words of the validity table */
-	struct ida slots;
-	atomic64_t next_handle;
+	/*
+	 * The slot table, max_regions entries, one per word of the validity
+	 * table. Entry i is a struct tether_region * (low bit 0) while the
+	 * range in slot i is secured; 0 while slot i is held by a secure
+	 * that has not published its range yet, or by a release that has
+	 * not finished; (next << 1) | 1 while slot i is free, next being the
+	 * next free slot or TETHER_NO_SLOT. Slots at @slots_used and above
+	 * were never handed out.
+	 */
+	unsigned long *slot_map;
+	/* protects @slot_map, @free_slot, @slots_used and @next_seq */
+	spinlock_t slots_lock;
+	/* the most recently freed slot (reused first), or TETHER_NO_SLOT */
+	u32 free_slot;
+	u32 slots_used;
+	/* the sequence number of the next handle: 1, 2, ... */
+	u64 next_seq;
 	atomic64_t nr_regions;
 	atomic64_t pinned_pages;
 	atomic64_t secured;
@@ -141,12 +155,11 @@ struct tether_ctx {
 	u64 max_pinned_pages;
 
 	/*
-	 * protects: region states, validity table writes, @next_gen, the
-	 * ring's producer side, @ev, request states, @reqs.queue,
-	 * @reqs.closing, @reqs.read, @exiting
+	 * protects: region states, validity table writes, the ring's
+	 * producer side, @ev, request states, @reqs.queue, @reqs.closing,
+	 * @reqs.read, @exiting
 	 */
 	spinlock_t lock;
-	u64 next_gen;
 	struct tether_ev_stats ev;
 
 	/* set (under @lock) once @mm is exiting */
@@ -165,23 +178,41 @@ enum tether_region_state {
 	TETHER_REGION_INVALIDATED,
 };
 
-/* One secured range of the owner's address space. */
+/*
+ * Handles: (slot << TETHER_SEQ_BITS) | seq, seq counting the context's
+ * secures from 1. No handle is 0 and none repeats in a context (seq never
+ * does; a context refuses secures once seq would reach 1 << TETHER_SEQ_BITS),
+ * and a handle names its slot, so finding a range takes no search. The
+ * handle is also the range's generation (its validity word while valid).
+ */
+#define TETHER_SLOT_BITS 20
+#define TETHER_SEQ_BITS (64 - TETHER_SLOT_BITS)
+#define TETHER_MAX_REGIONS BIT(TETHER_SLOT_BITS)
+#define TETHER_NO_SLOT U32_MAX
+
+/*
+ * One secured range of the owner's address space, from its own kmem_cache
+ * (tether_region_cache; with TETHER_SECURE_PIN a struct tether_pinned_region
+ * from tether_pinned_cache). Its page-aligned bounds are the notifier's
+ * interval (tether_region_start(), tether_region_end()).
+ */
 struct tether_region {
 	struct mmu_interval_notifier notifier;
 	struct tether_ctx *ctx;
 	u64 handle;
 	u64 cookie;
-	u64 generation;
-	/* page-aligned bounds */
-	unsigned long start;
-	unsigned long end;
-	u32 slot;
-	u32 flags;
+	/* TETHER_SECURE_* */
+	u8 flags;
 	/* protected by ctx->lock */
-	enum tether_region_state state;
-	/* pinned pages (TETHER_SECURE_PIN): pages[0..npinned) */
+	u8 state;
+	/* the pages of a tether_pinned_region are pinned */
+	bool pinned;
+};
+
+struct tether_pinned_region {
+	struct tether_region r;
+	/* one per page of the range */
 	struct page **pages;
-	unsigned long npinned;
 };
 
 struct tether_source;
@@ -230,6 +261,10 @@ int tether_respond_nofault(struct tether_ucmd *ucmd, size_t cmd_len);
 int tether_respond_fault_in(struct tether_ucmd *ucmd, size_t cmd_len);
 
 /* region.c */
+int tether_region_module_init(void);
+void tether_region_module_exit(void);
+int tether_slots_init(struct tether_ctx *ctx);
+void tether_slots_free(struct tether_ctx *ctx);
 bool tether_add_within(atomic64_t *counter, u64 n, u64 limit);
 int tether_charge(struct tether_ctx *ctx, unsigned long npages, bool memlock);
 void tether_uncharge(struct tether_ctx *ctx, unsigned long npages, bool memlock);

@@ -261,6 +261,56 @@ TEST_F(secured, generations_differ_on_slot_reuse)
 	ASSERT_TRUE(tvalid(&self->t, &b));
 }
 
+/*
+ * Released slots are reused (the validity table has max_regions words), and
+ * a reused slot's range gets a handle (and generation) no earlier range
+ * had: every old handle, whose slot a new range now holds, gets ENOENT and
+ * leaves the new ranges secured and valid.
+ */
+#define REUSE 64
+TEST_F(secured, handle_differs_on_slot_reuse)
+{
+	struct tether_cmd_secure old[REUSE], cur[REUSE];
+	struct tether_stats st;
+	uint64_t seen_slots = 0, bit;
+	int i, j;
+
+	for (i = 0; i < REUSE; i++) {
+		ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), 0, i, &old[i]));
+		ASSERT_GT(REUSE, old[i].slot) TH_LOG("slot %u", old[i].slot);
+		bit = 1ULL << old[i].slot;
+		ASSERT_EQ(0, seen_slots & bit);
+		seen_slots |= bit;
+	}
+	for (i = 0; i < REUSE; i++)
+		ASSERT_EQ(0, trelease(&self->t, old[i].handle));
+	for (i = 0; i < REUSE; i++) {
+		ASSERT_EQ(0, tsecure(&self->t, self->buf, page_size(), 0, i, &cur[i]));
+		/* only the slots just released are reused */
+		ASSERT_NE(0, seen_slots & (1ULL << cur[i].slot));
+		for (j = 0; j < REUSE; j++) {
+			ASSERT_NE(old[j].handle, cur[i].handle);
+			ASSERT_NE(old[j].generation, cur[i].generation);
+		}
+		ASSERT_NE(0, cur[i].handle);
+	}
+	for (i = 0; i < REUSE; i++) {
+		ASSERT_EQ(-ENOENT, trelease(&self->t, old[i].handle));
+		ASSERT_FALSE(tvalid(&self->t, &old[i]));
+	}
+	for (i = 0; i < REUSE; i++)
+		ASSERT_TRUE(tvalid(&self->t, &cur[i]));
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(REUSE, st.regions);
+	for (i = 0; i < REUSE; i++) {
+		ASSERT_EQ(0, trelease(&self->t, cur[i].handle));
+		ASSERT_EQ(-ENOENT, trelease(&self->t, cur[i].handle));
+	}
+	ASSERT_EQ(0, tstats(&self->t, &st));
+	ASSERT_EQ(0, st.regions);
+	ASSERT_NO_EVENT(&self->t);
+}
+
 TEST_F(secured, handle_of_other_context)
 {
 	struct tctx other;

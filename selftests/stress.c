@@ -11,8 +11,13 @@
  * - an arena range whose page was replaced after TETHER_IOC_SECURE returned
  *   is invalidated (and has its one event); one secured while the page was
  *   being replaced either failed or is handled like any other;
- * - no handle has two events, no event names an unknown handle, and the
- *   kernel's counters agree (events queued == events read, none dropped).
+ * - no handle has two events, no event names an unknown handle, no two
+ *   secures got the same handle, and the kernel's counters agree (events
+ *   queued == events read, none dropped).
+ *
+ * The test's tables are indexed by the cookie each secure is given (1, 2,
+ * ...), not by handle: the ABI promises handles unique and never 0, not
+ * dense; each event's handle is checked against the one its secure got.
  *
  * Transparent huge pages are off for this process (see the test body).
  *
@@ -31,7 +36,7 @@
 #include "uffd_race.h"
 
 #define WORKERS 8
-#define MAX_HANDLES (1 << 21)
+#define MAX_SECURES (1 << 21)
 #define ARENA_PAGES 64
 
 enum expect { EXPECT_NONE = 1, EXPECT_ONE, EXPECT_ANY, EXPECT_ONE_IF_INVALID };
@@ -39,9 +44,16 @@ enum expect { EXPECT_NONE = 1, EXPECT_ONE, EXPECT_ANY, EXPECT_ONE_IF_INVALID };
 struct stress {
 	struct tctx t;
 	atomic_int stop;
-	/* per handle: what the workers expect, and what the reader saw */
-	_Atomic unsigned char expect[MAX_HANDLES];
-	_Atomic unsigned char seen[MAX_HANDLES];
+	/* the last cookie handed out; secure N is given cookie N */
+	atomic_ullong last_cookie;
+	/*
+	 * per cookie: what the workers expect and the handle its secure got,
+	 * what the reader saw and the handle of its (first) event
+	 */
+	_Atomic unsigned char expect[MAX_SECURES];
+	_Atomic uint64_t handle[MAX_SECURES];
+	_Atomic unsigned char seen[MAX_SECURES];
+	_Atomic uint64_t event_handle[MAX_SECURES];
 	atomic_ullong events_read;
 	atomic_ullong secures, arena_secures, arena_replaced_after, secure_failures;
 	atomic_int errors;
@@ -87,23 +99,45 @@ static void *reader(void *arg)
 			}
 			if (ev[i].cookie == UINT64_MAX) /* the stop marker */
 				return NULL;
-			if (ev[i].handle >= MAX_HANDLES) {
-				fail(st, "handle out of range", ev[i].handle);
+			if (!ev[i].cookie || ev[i].cookie >= MAX_SECURES) {
+				fail(st, "event with a cookie never handed out", ev[i].handle);
 				continue;
 			}
-			if (atomic_fetch_add(&st->seen[ev[i].handle], 1))
+			if (atomic_fetch_add(&st->seen[ev[i].cookie], 1))
 				fail(st, "two events for one handle", ev[i].handle);
+			else
+				atomic_store(&st->event_handle[ev[i].cookie], ev[i].handle);
 			atomic_fetch_add(&st->events_read, 1);
 		}
 	}
 }
 
-static void expect(struct stress *st, uint64_t handle, enum expect e)
+/* The cookie of the next secure, or 0 when the test's table is full. */
+static uint64_t next_cookie(struct stress *st)
 {
-	if (handle < MAX_HANDLES)
-		atomic_store(&st->expect[handle], e);
-	else
-		fail(st, "too many handles for the test's table", handle);
+	uint64_t c = atomic_fetch_add(&st->last_cookie, 1) + 1;
+
+	if (c < MAX_SECURES)
+		return c;
+	fail(st, "too many secures for the test's table", 0);
+	return 0;
+}
+
+/* What a secured range (its cookie and reply in @s) should see. */
+static void expect(struct stress *st, const struct tether_cmd_secure *s,
+		   enum expect e)
+{
+	if (s->cookie && s->cookie < MAX_SECURES) {
+		atomic_store(&st->handle[s->cookie], s->handle);
+		atomic_store(&st->expect[s->cookie], e);
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 /* Own ranges: secure, then either unmap (one event) or release first (none). */
@@ -118,7 +152,7 @@ static void own_range(struct stress *st, unsigned int *seed)
 		fail(st, "mmap", 0);
 		return;
 	}
-	if (tsecure(&st->t, p, n * ps, flags, 0, &s)) {
+	if (tsecure(&st->t, p, n * ps, flags, next_cookie(st), &s)) {
 		fail(st, "secure of own memory", 0);
 		munmap(p, n * ps);
 		return;
@@ -127,7 +161,7 @@ static void own_range(struct stress *st, unsigned int *seed)
 	if (rand_r(seed) % 2) {
 		size_t k = rand_r(seed) % n;
 
-		expect(st, s.handle, EXPECT_ONE);
+		expect(st, &s, EXPECT_ONE);
 		munmap(p + k * ps, ps);
 		if (tvalid(&st->t, &s))
 			fail(st, "still valid after munmap returned", s.handle);
@@ -142,7 +176,7 @@ static void own_range(struct stress *st, unsigned int *seed)
 		if (k + 1 < n)
 			munmap(p + (k + 1) * ps, (n - k - 1) * ps);
 	} else {
-		expect(st, s.handle, EXPECT_NONE);
+		expect(st, &s, EXPECT_NONE);
 		if (trelease(&st->t, s.handle))
 			fail(st, "release", s.handle);
 		munmap(p, n * ps);
@@ -159,7 +193,7 @@ static void arena_range(struct stress *st, unsigned int *seed)
 	struct tether_cmd_secure s;
 	int ret, valid;
 
-	ret = tsecure(&st->t, st->arena + pg * ps, ps, flags, 0, &s);
+	ret = tsecure(&st->t, st->arena + pg * ps, ps, flags, next_cookie(st), &s);
 	if (ret) {
 		/* the page was being replaced under us */
 		if (ret != -EAGAIN && ret != -EFAULT)
@@ -178,7 +212,7 @@ static void arena_range(struct stress *st, unsigned int *seed)
 		if (valid)
 			fail(st, "arena page replaced but the range is still valid", s.handle);
 	}
-	expect(st, s.handle, valid ? EXPECT_ANY : EXPECT_ONE);
+	expect(st, &s, valid ? EXPECT_ANY : EXPECT_ONE);
 	if (trelease(&st->t, s.handle))
 		fail(st, "release", s.handle);
 }
@@ -239,7 +273,7 @@ TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
 	struct tether_stats kst;
 	struct stress *st;
 	long seconds = tether_count(30, 15);
-	uint64_t h, ones = 0;
+	uint64_t c, last, ones = 0, nhandles = 0, *handles;
 	int i;
 
 	/*
@@ -270,18 +304,35 @@ TEST_F_TIMEOUT(stress, eight_threads_thirty_seconds, 600)
 	munmap(st->arena, ARENA_PAGES * page_size());
 	pthread_join(rd, NULL);
 
-	for (h = 1; h < stop_s.handle && h < MAX_HANDLES; h++) {
-		unsigned char e = atomic_load(&st->expect[h]);
-		unsigned char n = atomic_load(&st->seen[h]);
+	last = atomic_load(&st->last_cookie);
+	handles = calloc(last + 2, sizeof(*handles));
+	ASSERT_NE(NULL, handles);
+	for (c = 1; c <= last && c < MAX_SECURES; c++) {
+		unsigned char e = atomic_load(&st->expect[c]);
+		unsigned char n = atomic_load(&st->seen[c]);
+		uint64_t h = atomic_load(&st->handle[c]);
 
 		if (e == EXPECT_ONE && n != 1)
 			fail(st, "expected one event", h);
 		else if (e == EXPECT_NONE && n != 0)
 			fail(st, "expected no event", h);
 		else if (!e && n)
-			fail(st, "event for a handle never handed out", h);
+			fail(st, "event for a handle never handed out", c);
+		if (e && n && atomic_load(&st->event_handle[c]) != h)
+			fail(st, "event names another handle", h);
+		if (e && !h)
+			fail(st, "handle 0", c);
+		if (e)
+			handles[nhandles++] = h;
 		ones += n;
 	}
+	/* never reused in a context: every secure got a handle of its own */
+	handles[nhandles++] = stop_s.handle;
+	qsort(handles, nhandles, sizeof(*handles), cmp_u64);
+	for (c = 1; c < nhandles; c++)
+		if (handles[c] == handles[c - 1])
+			fail(st, "two secures got one handle", handles[c]);
+	free(handles);
 	ASSERT_EQ(0, tstats(&st->t, &kst));
 	TH_LOG("%llu own secures, %llu arena secures (%llu failed while the page was replaced, %llu replaced afterwards), %llu events, %llu retried secures",
 	       (unsigned long long)atomic_load(&st->secures),

@@ -166,7 +166,9 @@ enum tether_secure_flags {
  * @length: (in) length of the range in bytes
  * @cookie: (in) any value; returned in this range's events
  * @handle: (out) the range's handle, never 0, never reused in this context
- * @generation: (out) the value of the range's validity word while it is valid
+ *	(not consecutive: compare handles only for equality)
+ * @generation: (out) the value of the range's validity word while it is
+ *	valid, never 0, never reused in this context
  * @slot: (out) index of the range's word in the validity table
  * @__reserved: must be 0
  *
