@@ -459,9 +459,13 @@ static int tether_check_mapped(struct tether_region *r)
 /**
  * DOC: The slot table
  *
- * A context's ranges are found by handle in a flat table of max_regions
- * entries, allocated at open beside the validity table: entry i holds the
- * range whose validity word is word i. A handle is (slot << 44) | seq,
+ * A context's ranges are found by handle in a flat table, one entry per
+ * word of the validity table: entry i holds the range whose validity word
+ * is word i. The table starts at TETHER_SLOTS_MIN entries (a small kmalloc
+ * at open) and doubles, up to max_regions, when a secure finds every entry
+ * taken, so a context pays for the slots it has used, not for the limit
+ * (a table of max_regions entries at every open was a vmalloc per context:
+ * 128 KiB by default). A handle is (slot << 44) | seq,
  * seq counting the context's secures from 1, so it names its slot and a
  * release is one indexed load and one compare of the handle stored in the
  * range, under ctx->slots_lock. Free slots form a list threaded through
@@ -487,7 +491,8 @@ static struct tether_region *tether_slot_region(unsigned long e)
  */
 int tether_slots_init(struct tether_ctx *ctx)
 {
-	ctx->slot_map = kvcalloc(ctx->max_regions, sizeof(*ctx->slot_map),
+	ctx->slots_cap = min_t(u32, TETHER_SLOTS_MIN, ctx->max_regions);
+	ctx->slot_map = kvcalloc(ctx->slots_cap, sizeof(*ctx->slot_map),
 				 GFP_KERNEL_ACCOUNT);
 	if (!ctx->slot_map)
 		return -ENOMEM;
@@ -495,6 +500,34 @@ int tether_slots_init(struct tether_ctx *ctx)
 	ctx->free_slot = TETHER_NO_SLOT;
 	ctx->slots_used = 0;
 	ctx->next_seq = 1;
+	return 0;
+}
+
+/*
+ * Double the slot table (up to max_regions entries), which was full with
+ * @cap entries when the caller looked. Allocates outside the lock; another
+ * secure may have grown it meanwhile, and then this one frees its copy.
+ * Return: 0, or -ENOMEM.
+ */
+static int tether_slots_grow(struct tether_ctx *ctx, u32 cap)
+{
+	u32 ncap = min_t(u32, cap * 2, ctx->max_regions);
+	unsigned long *map, *old;
+
+	map = kvcalloc(ncap, sizeof(*map), GFP_KERNEL_ACCOUNT);
+	if (!map)
+		return -ENOMEM;
+	spin_lock(&ctx->slots_lock);
+	if (ctx->slots_cap == cap) {
+		memcpy(map, ctx->slot_map, ctx->slots_used * sizeof(*map));
+		old = ctx->slot_map;
+		ctx->slot_map = map;
+		ctx->slots_cap = ncap;
+	} else {
+		old = map;
+	}
+	spin_unlock(&ctx->slots_lock);
+	kvfree(old);
 	return 0;
 }
 
@@ -511,17 +544,21 @@ void tether_slots_free(struct tether_ctx *ctx)
  */
 static int tether_slot_reserve(struct tether_ctx *ctx, u64 *handle)
 {
-	u32 slot;
-	int ret = 0;
+	u32 slot, cap;
+	int ret;
 
+again:
+	ret = 0;
 	spin_lock(&ctx->slots_lock);
 	if (ctx->next_seq >= BIT_ULL(TETHER_SEQ_BITS)) {
 		ret = -ENOSPC;
 	} else if (ctx->free_slot != TETHER_NO_SLOT) {
 		slot = ctx->free_slot;
 		ctx->free_slot = ctx->slot_map[slot] >> 1;
-	} else if (ctx->slots_used < ctx->max_regions) {
+	} else if (ctx->slots_used < ctx->slots_cap) {
 		slot = ctx->slots_used++;
+	} else if (ctx->slots_cap < ctx->max_regions) {
+		ret = -EAGAIN;
 	} else {
 		ret = -ENOSPC;
 	}
@@ -529,7 +566,13 @@ static int tether_slot_reserve(struct tether_ctx *ctx, u64 *handle)
 		ctx->slot_map[slot] = 0;
 		*handle = (u64)slot << TETHER_SEQ_BITS | ctx->next_seq++;
 	}
+	cap = ctx->slots_cap;
 	spin_unlock(&ctx->slots_lock);
+	if (ret == -EAGAIN) {
+		ret = tether_slots_grow(ctx, cap);
+		if (!ret)
+			goto again;
+	}
 	return ret;
 }
 

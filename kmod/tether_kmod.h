@@ -129,17 +129,19 @@ struct tether_ctx {
 
 	/* secured ranges (region.c): */
 	/*
-	 * The slot table, max_regions entries, one per word of the validity
-	 * table. Entry i is a struct tether_region * (low bit 0) while the
-	 * range in slot i is secured; 0 while slot i is held by a secure
-	 * that has not published its range yet, or by a release that has
-	 * not finished; (next << 1) | 1 while slot i is free, next being the
-	 * next free slot or TETHER_NO_SLOT. Slots at @slots_used and above
-	 * were never handed out.
+	 * The slot table, @slots_cap entries (doubled up to max_regions as
+	 * secures need them), one per word of the validity table. Entry i
+	 * is a struct tether_region * (low bit 0) while the range in slot i
+	 * is secured; 0 while slot i is held by a secure that has not
+	 * published its range yet, or by a release that has not finished;
+	 * (next << 1) | 1 while slot i is free, next being the next free
+	 * slot or TETHER_NO_SLOT. Slots at @slots_used and above were never
+	 * handed out.
 	 */
 	unsigned long *slot_map;
-	/* protects @slot_map, @free_slot, @slots_used and @next_seq */
+	/* protects @slot_map, @slots_cap, @free_slot, @slots_used, @next_seq */
 	spinlock_t slots_lock;
+	u32 slots_cap;
 	/* the most recently freed slot (reused first), or TETHER_NO_SLOT */
 	u32 free_slot;
 	u32 slots_used;
@@ -189,6 +191,8 @@ enum tether_region_state {
 #define TETHER_SEQ_BITS (64 - TETHER_SLOT_BITS)
 #define TETHER_MAX_REGIONS BIT(TETHER_SLOT_BITS)
 #define TETHER_NO_SLOT U32_MAX
+/* the slot table's size at open (entries; it doubles from there) */
+#define TETHER_SLOTS_MIN 64
 
 /*
  * One secured range of the owner's address space, from its own kmem_cache
