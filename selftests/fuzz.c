@@ -50,6 +50,17 @@
 #define NHANDLES 256
 #define NREQS 64
 #define ARENA_PAGES 512
+/*
+ * PROT_NONE pages kept on both sides of the arena, never mapped over:
+ * buffers and lengths the calls give the kernel start in the arena and may
+ * run past its end (a request of length page + 1 at its last page, a
+ * read() of 4095 bytes, a length of up to 1 MiB), and beyond the arena lie
+ * the process's own mappings (seen: the main thread's TCB, right above it,
+ * overwritten by a request's pattern, then a general protection fault in
+ * libc). The kernel did what it was asked; past a guard it refuses it
+ * (EFAULT) instead.
+ */
+#define GUARD_BYTES ((1 << 20) + (64 << 10))
 #define KERNEL_ADDR 0xffff888000000000ULL
 
 static uint64_t opt_seed;
@@ -979,9 +990,10 @@ TEST_F_TIMEOUT(fuzz, run, 86400)
 	fz.ps = page_size();
 	fz.memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, fz.memfd);
-	fz.arena = mmap(NULL, ARENA_PAGES * fz.ps, PROT_NONE,
+	fz.arena = mmap(NULL, ARENA_PAGES * fz.ps + 2 * GUARD_BYTES, PROT_NONE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	ASSERT_NE(MAP_FAILED, fz.arena);
+	fz.arena += GUARD_BYTES;
 	thread_buffers();
 	for (i = 0; i < NCTX; i++)
 		fz.ctx[i] = -1;
