@@ -539,8 +539,8 @@ void tether_slots_free(struct tether_ctx *ctx)
 
 /*
  * Hold a slot (its entry 0) for a new range and issue its handle.
- * Return: 0, or -ENOSPC when every slot is held or the context has issued
- * its last handle.
+ * Return: 0, -ENOSPC when every slot is held or the context has issued
+ * its last handle, or -ENOMEM when the table cannot grow.
  */
 static int tether_slot_reserve(struct tether_ctx *ctx, u64 *handle)
 {
