@@ -71,6 +71,7 @@ enum backing { B_ANON, B_MEMFD, B_TMPFS, B_EXT4 };
 struct env {
 	struct __test_metadata *md;
 	struct tctx t;
+	struct tctx g;		/* the secure_grow_table path's own context */
 	const struct path *p;
 	int nth_fd, task_fd;	/* fail-nth, make-it-fail */
 	unsigned char *buf;
@@ -158,6 +159,55 @@ static void undo_secure(struct env *e)
 	for (i = 0; i < e->nsec; i++)
 		trelease(&e->t, e->s[i].handle);
 	e->nsec = 0;
+}
+
+/*
+ * ---- secure in a context whose slot table is full ----
+ * A context's table starts at TETHER_SLOTS_MIN (64, kmod/tether_kmod.h)
+ * slots and doubles when a secure finds none free: in a context of its own
+ * holding 64 ranges, the 65th secure grows the table.
+ */
+#define SLOTS_MIN 64
+
+static int setup_grow(struct env *e)
+{
+	struct tether_cmd_secure s;
+	int i, ret = tctx_open(&e->g);
+
+	for (i = 0; !ret && i < SLOTS_MIN; i++)
+		ret = tsecure(&e->g, e->buf + (i % PAGES) * page_size(),
+			      page_size(), 0, i, &s);
+	return ret;
+}
+
+static int run_grow(struct env *e)
+{
+	int ret = tsecure(&e->g, e->buf, e->len, 0, SLOTS_MIN, &e->s[0]);
+
+	e->nsec = !ret;
+	return ret;
+}
+
+static void undo_grow(struct env *e)
+{
+	if (e->nsec && trelease(&e->g, e->s[0].handle))
+		e->failed = -1;
+	e->nsec = 0;
+}
+
+/* A failed 65th secure left the context with its 64 ranges and no event. */
+static int check_grow(struct env *e)
+{
+	struct tether_stats st;
+
+	if (tstats(&e->g, &st) || tpending(&e->g))
+		return -1;
+	return st.regions == SLOTS_MIN && st.secured == SLOTS_MIN ? 0 : -1;
+}
+
+static void cleanup_grow(struct env *e)
+{
+	tctx_close(&e->g);
 }
 
 /* ---- release batch ---- */
@@ -488,6 +538,9 @@ static const struct path paths[] = {
 	{ "secure_pin_write", .run = run_secure, .undo = undo_secure,
 	  .mode = TETHER_SECURE_PIN | TETHER_SECURE_WRITE,
 	  .errs = E_NOMEM | E_FAULT },
+	{ "secure_grow_table", .setup = setup_grow, .run = run_grow,
+	  .check = check_grow, .undo = undo_grow, .cleanup = cleanup_grow,
+	  .errs = E_NOMEM | E_FAULT },
 	{ "release_batch", .setup = setup_batch, .run = run_batch,
 	  .cleanup = undo_secure, .errs = E_NOMEM },
 	SECTION_PATHS(B_ANON, "anon", NULL),
@@ -809,6 +862,7 @@ FIXTURE_SETUP(failnth)
 	memset(e, 0, sizeof(*e));
 	e->md = _metadata;
 	e->t.fd = -1;
+	e->g.fd = -1;
 	if (access("/proc/thread-self/fail-nth", W_OK) ||
 	    access(FAILSLAB "ignore-gfp-wait", W_OK) ||
 	    access(FAIL_PAGE "ignore-gfp-wait", W_OK))
@@ -877,6 +931,7 @@ FIXTURE_TEARDOWN(failnth)
 		rmdir(e->tmpfs_dir);
 	if (e->ext4_ok)
 		ext4_disk_unmount(&e->disk);
+	tctx_close(&e->g);
 	tctx_close(&e->t);
 }
 
