@@ -70,12 +70,26 @@ static u32 tether_region_slot(const struct tether_region *r)
 	return r->handle >> TETHER_SEQ_BITS;
 }
 
-/* The page array of a range secured with TETHER_SECURE_PIN, else NULL. */
+/*
+ * The page array of a range secured with TETHER_SECURE_PIN, else NULL: a
+ * one-page range (the common registration) keeps its page in the range
+ * itself, which saves a kmalloc and a kfree per secure and release.
+ */
 static struct page **tether_region_pages(struct tether_region *r)
 {
+	struct tether_pinned_region *pr;
+
 	if (!(r->flags & TETHER_SECURE_PIN))
 		return NULL;
-	return container_of(r, struct tether_pinned_region, r)->pages;
+	pr = container_of(r, struct tether_pinned_region, r);
+	return tether_region_npages(r) == 1 ? &pr->page : pr->pages;
+}
+
+/* Free the page array of a pinned range, if it has one of its own. */
+static void tether_region_pages_free(struct tether_region *r)
+{
+	if (tether_region_npages(r) > 1)
+		kvfree(tether_region_pages(r));
 }
 
 /*
@@ -474,7 +488,7 @@ static int tether_check_mapped(struct tether_region *r)
  * never reused in a context and a stale handle finds a range with another
  * handle, or none, and gets ENOENT. Securing and releasing allocate and
  * free nothing but the range itself (from its own kmem_cache) and, when
- * pinning, its page array.
+ * pinning more than one page, its page array.
  */
 
 /* Is table entry @e a range (not a held or a free slot)? */
@@ -634,7 +648,7 @@ static void tether_region_free(struct tether_region *r)
 	WRITE_ONCE(ctx->ring.validity[slot], 0);
 	tether_unpin(r);
 	if (r->flags & TETHER_SECURE_PIN) {
-		kvfree(tether_region_pages(r));
+		tether_region_pages_free(r);
 		tether_uncharge(ctx, tether_region_npages(r), true);
 	}
 	tether_slot_put(ctx, slot);
@@ -743,10 +757,13 @@ int tether_ioctl_secure(struct tether_ucmd *ucmd)
 		if (ret)
 			goto err_free;
 		ret = -ENOMEM;
-		pages = kvmalloc_array(npages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
-		if (!pages)
-			goto err_uncharge;
-		container_of(r, struct tether_pinned_region, r)->pages = pages;
+		if (npages > 1) {
+			pages = kvmalloc_array(npages, sizeof(*pages),
+					       GFP_KERNEL_ACCOUNT);
+			if (!pages)
+				goto err_uncharge;
+			container_of(r, struct tether_pinned_region, r)->pages = pages;
+		}
 	}
 
 	/*

@@ -215,8 +215,15 @@ struct tether_region {
 
 struct tether_pinned_region {
 	struct tether_region r;
-	/* one per page of the range */
-	struct page **pages;
+	/*
+	 * The range's pages: a one-page range keeps its page here, a longer
+	 * one points to a kvmalloc'ed array, one per page (see
+	 * tether_region_pages()).
+	 */
+	union {
+		struct page **pages;
+		struct page *page;
+	};
 };
 
 struct tether_source;
