@@ -52,9 +52,9 @@ static const char *const sys_name[NSYS] = { "tether", "libfabric-uffd", "libfabr
 static const char *const sys_monitor[NSYS] = { NULL, "userfaultfd", "memhooks" };
 
 /* what a child measures, per size */
-enum { K_FLOOR, K_HIT, K_FLOOR1, K_FLOOR2, K_HIT1, K_HIT2, K_CAS, NKIND };
+enum { K_FLOOR, K_HIT, K_FLOOR1, K_FLOOR2, K_HIT1, K_HIT2, K_CAS, K_CALLS, NKIND };
 static const char *const kind_name[NKIND] = { "floor", "hit", "floor_1t", "floor_2t",
-					      "hit_1t", "hit_2t", "cas_pair" };
+					      "hit_1t", "hit_2t", "cas_pair", "call_pair" };
 
 static double now(void)
 {
@@ -178,6 +178,26 @@ static double sample_cas(unsigned long ops, uint64_t *seed)
 					    __ATOMIC_RELAXED);
 	}
 	sink += word;
+	return (now() - t0) * 1e9 / ops;
+}
+
+/*
+ * ns per op of two calls into libtether after the same random pick, of an
+ * exported function that does one load (tether_range_valid()): what get+put,
+ * two calls into the library, pay in calls alone (under emulation a call
+ * and its return are dear: each return is an indirect jump).
+ */
+static double sample_calls(const struct tether_context *ctx, unsigned long ops, uint64_t *seed)
+{
+	struct tether_range r = { .slot = 0 };
+	double t0 = now();
+	unsigned long k;
+
+	for (k = 0; k < ops; k++) {
+		r.generation = rnd(seed) & 1;
+		sink += tether_range_valid(ctx, &r);
+		sink += tether_range_valid(ctx, &r);
+	}
 	return (now() - t0) * 1e9 / ops;
 }
 
@@ -331,6 +351,9 @@ static int child(int which, const char *dev, const size_t *sizes, int nsizes, in
 			if (which == SYS_TETHER)
 				printf("S %zu %s %.2f\n", n, kind_name[K_CAS],
 				       sample_cas(ops, &seed));
+			if (which == SYS_TETHER)
+				printf("S %zu %s %.2f\n", n, kind_name[K_CALLS],
+				       sample_calls(s.ctx, ops, &seed));
 		}
 		fflush(stdout);
 	}
@@ -464,9 +487,9 @@ static void print_tables(FILE *f, int rounds)
 
 	fprintf(f, "cache hit (get+put of a random one of N cached 4 KiB buffers), ns per op: median (p25-p75), %d round(s)\n",
 		rounds);
-	fprintf(f, "%8s %22s %22s %10s %22s %22s %12s %12s %10s\n", "N", "floor (binary search)",
-		"tether", "/floor", "libfabric uffd", "libfabric memhooks", "uffd/tether",
-		"memh/tether", "2 CAS");
+	fprintf(f, "%8s %22s %22s %10s %22s %22s %12s %12s %10s %10s\n", "N",
+		"floor (binary search)", "tether", "/floor", "libfabric uffd", "libfabric memhooks",
+		"uffd/tether", "memh/tether", "2 CAS", "2 calls");
 	for (z = 0; z < nsizes; z++) {
 		double fl = quant(&res[SYS_TETHER][z][K_FLOOR], 0.5);
 		double med[NSYS];
@@ -482,13 +505,15 @@ static void print_tables(FILE *f, int rounds)
 		snprintf(fcell, sizeof(fcell), "%.1f (%.1f-%.1f)", fl,
 			 quant(&res[SYS_TETHER][z][K_FLOOR], 0.25),
 			 quant(&res[SYS_TETHER][z][K_FLOOR], 0.75));
-		fprintf(f, "%8zu %22s %22s %9.2fx %22s %22s %11.2fx %11.2fx %10.1f\n", sizes[z],
+		fprintf(f, "%8zu %22s %22s %9.2fx %22s %22s %11.2fx %11.2fx %10.1f %10.1f\n", sizes[z],
 			fcell, cell[SYS_TETHER], med[SYS_TETHER] / fl, cell[SYS_UFFD],
 			cell[SYS_MEMHOOKS], med[SYS_UFFD] / med[SYS_TETHER],
 			med[SYS_MEMHOOKS] / med[SYS_TETHER],
-			quant(&res[SYS_TETHER][z][K_CAS], 0.5));
+			quant(&res[SYS_TETHER][z][K_CAS], 0.5),
+			quant(&res[SYS_TETHER][z][K_CALLS], 0.5));
 	}
 	fprintf(f, "(2 CAS: two compare-and-swaps on a private line after the same random pick, ns: the least a reference-counted get+put costs)\n");
+	fprintf(f, "(2 calls: two calls of tether_range_valid(), one load each, after the same random pick, ns: what two calls into the library cost)\n");
 	fprintf(f, "\nhits from 1 and 2 threads, each on its own %zu buffers: millions per second (medians)\n",
 		sizes[tz] / 2);
 	fprintf(f, "%20s %10s %10s %9s %22s %18s\n", "system", "1 thread", "2 threads",
