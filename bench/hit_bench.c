@@ -111,10 +111,16 @@ static void die(const char *what)
 	exit(1);
 }
 
-/* get+put of buffer @i: a hit once it is cached */
-static inline void hit_op(struct sys *s, size_t i)
+/*
+ * get+put of buffer @i: a hit once it is cached. Returns what the caller
+ * sums into its own accumulator: a store to a shared variable here would be
+ * a line written by every thread at every op, and the 2-thread rows would
+ * measure that.
+ */
+static inline uintptr_t hit_op(struct sys *s, size_t i)
 {
 	char *buf = (char *)s->starts[i];
+	uintptr_t v;
 
 	if (s->which == SYS_TETHER) {
 		struct tether_mr *mr = tether_cache_get(s->cache, buf, BUF,
@@ -122,8 +128,10 @@ static inline void hit_op(struct sys *s, size_t i)
 
 		if (!mr)
 			die("tether_cache_get");
-		sink += mr->lkey;
+		v = mr->lkey;
+
 		tether_cache_put(s->cache, mr);
+		return v;
 	} else {
 		struct fid_mr *mr;
 		int ret = fi_mr_reg(s->domain, buf, BUF, FI_SEND | FI_RECV, 0, 0, 0, &mr, NULL);
@@ -132,8 +140,10 @@ static inline void hit_op(struct sys *s, size_t i)
 			fprintf(stderr, "tether-hit-bench: fi_mr_reg: %s\n", fi_strerror(-ret));
 			exit(1);
 		}
-		sink += (uintptr_t)fi_mr_desc(mr);
+		v = (uintptr_t)fi_mr_desc(mr);
+
 		fi_close(&mr->fid);
+		return v;
 	}
 }
 
@@ -153,7 +163,7 @@ static double sample(struct sys *s, bool floor, size_t lo, size_t n, unsigned lo
 		}
 	} else {
 		for (k = 0; k < ops; k++)
-			hit_op(s, lo + rnd(seed) % n);
+			acc += hit_op(s, lo + rnd(seed) % n);
 	}
 	sink += acc;
 	return (now() - t0) * 1e9 / ops;
@@ -191,13 +201,15 @@ static double sample_calls(const struct tether_context *ctx, unsigned long ops, 
 {
 	struct tether_range r = { .slot = 0 };
 	double t0 = now();
+	uintptr_t acc = 0;
 	unsigned long k;
 
 	for (k = 0; k < ops; k++) {
 		r.generation = rnd(seed) & 1;
-		sink += tether_range_valid(ctx, &r);
-		sink += tether_range_valid(ctx, &r);
+		acc += tether_range_valid(ctx, &r);
+		acc += tether_range_valid(ctx, &r);
 	}
+	sink += acc;
 	return (now() - t0) * 1e9 / ops;
 }
 
